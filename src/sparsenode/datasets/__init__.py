@@ -1,0 +1,7 @@
+"""Data sets with known truth (toy ODE systems, krumsiek11) and loaders of real data."""
+
+from ._krumsiek11 import krumsiek11
+from ._mocap import mocap35
+from ._toy import HillODE, toy_grn
+
+__all__ = ["HillODE", "krumsiek11", "mocap35", "toy_grn"]
