@@ -2,6 +2,6 @@
 
 from ._krumsiek11 import krumsiek11
 from ._mocap import mocap35
-from ._toy import HillODE, toy_grn
+from ._toy import HillODE, toy_grn, toy_perturbation_truth
 
-__all__ = ["HillODE", "krumsiek11", "mocap35", "toy_grn"]
+__all__ = ["HillODE", "krumsiek11", "mocap35", "toy_grn", "toy_perturbation_truth"]

@@ -1,2 +1,5 @@
-"""placeholder"""
-class SparseNODE: pass
+"""The AnnData-aware model class."""
+
+from ._model import SparseNODE
+
+__all__ = ["SparseNODE"]

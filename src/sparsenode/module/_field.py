@@ -80,6 +80,10 @@ class VectorField(nn.Module):
     def _network(self, y: torch.Tensor, cache: dict) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def apply_outer_skip(self, states: torch.Tensor) -> torch.Tensor:
+        """Map solver output to predictions (identity except for LassoNet outer)."""
+        return states
+
     def decay_rates(self) -> torch.Tensor:
         """Per-gene decay rates ``(members, genes)`` (zeros when the field has no decay term)."""
         if not self.has_decay:
@@ -116,7 +120,8 @@ class MLPField(VectorField):
         ``"unit"`` (one gate per input unit of each layer, as in the PathReg paper's public code: it can only select
         inputs globally, so every output shares the same inputs).
     skip
-        Add a linear skip connection ``x S`` inside the field (LassoNet inner).
+        ``None``, ``"inner"`` (a linear skip ``x S`` added inside the field: LassoNet inner) or ``"outer"`` (the
+        skip matrix ``S`` exists but is applied to the solver's output by the caller: LassoNet outer).
     n_members, decay, input_mask
         See :class:`VectorField`.
     seed
@@ -131,7 +136,7 @@ class MLPField(VectorField):
         hidden: tuple[int, ...] = (64, 64),
         activation: str = "softplus",
         gates: str | None = None,
-        skip: bool = False,
+        skip: str | None = None,
         n_members: int = 1,
         decay: bool = True,
         input_mask: torch.Tensor | None = None,
@@ -147,7 +152,10 @@ class MLPField(VectorField):
         self.activation = activation
         self._act = _check_activation(activation)
         self.gates = gates
-        self.has_skip = bool(skip)
+        if skip not in (None, "inner", "outer"):
+            raise ValueError(f"skip must be None, 'inner' or 'outer', not {skip!r}")
+        self.skip_mode = skip
+        self.has_skip = skip == "inner"
         self.keep_prob = float(keep_prob)
         gen = torch.Generator().manual_seed(int(seed))
         sizes = [n_genes, *self.hidden, n_genes]
@@ -161,7 +169,7 @@ class MLPField(VectorField):
                 self.log_alpha.append(nn.Parameter(_gates.init_log_alpha((n_members, fan_out, fan_in), keep_prob, gen)))
             elif gates == "unit":
                 self.log_alpha.append(nn.Parameter(_gates.init_log_alpha((n_members, 1, fan_in), keep_prob, gen)))
-        if skip:
+        if skip is not None:
             self.skip = nn.Parameter(torch.zeros(n_members, n_genes, n_genes))
 
     @property
@@ -179,6 +187,12 @@ class MLPField(VectorField):
     def gate_probabilities(self) -> list[torch.Tensor]:
         """``q(z != 0)`` per weight ``(members, out, in)`` per layer; empty without gates."""
         return [_gates.prob_nonzero(la).expand_as(w) for la, w in zip(self.log_alpha, self.weights, strict=True)]
+
+    def apply_outer_skip(self, states: torch.Tensor) -> torch.Tensor:
+        """LassoNet outer: ``z + z S`` on solver output ``(..., members, batch, genes)``; identity otherwise."""
+        if self.skip_mode != "outer":
+            return states
+        return states + torch.matmul(states, self.skip)
 
     def _effective(self, sample: bool) -> dict:
         ws = list(self.weights)
@@ -205,7 +219,7 @@ class MLPField(VectorField):
             "hidden": list(self.hidden),
             "activation": self.activation,
             "gates": self.gates,
-            "skip": self.has_skip,
+            "skip": self.skip_mode,
             "n_members": self.n_members,
             "decay": self.has_decay,
             "keep_prob": self.keep_prob,

@@ -1,1 +1,6 @@
-"""placeholder"""
+"""Tools: fit sparse neural ODEs, infer networks, simulate perturbations. The only writers of AnnData."""
+
+from ._fit import fit_node, fit_pathreg
+from ._grn import infer_grn
+
+__all__ = ["fit_node", "fit_pathreg", "infer_grn"]

@@ -1,0 +1,497 @@
+"""SparseNODE: the AnnData-aware model (binned trajectories in, networks and simulations out)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import _keys as K
+from .._utils import resolve_device, seeded, to_numpy
+from ..module import ClampedField, build_field, get_method, jacobian, make_field
+from ..pp._trajectories import Trajectories
+from ..train import TrainConfig, feature_sparsity, solve, train
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HIDDEN = (64, 64)
+
+
+def _none_to_str(d: dict) -> dict:
+    """Make a params dict h5ad-safe: None becomes the string 'none', tuples become lists."""
+    out = {}
+    for k, v in d.items():
+        if v is None:
+            out[k] = "none"
+        elif isinstance(v, dict):
+            out[k] = _none_to_str(v)
+        elif isinstance(v, tuple):
+            out[k] = list(v)
+        else:
+            out[k] = v
+    return out
+
+
+def _str_to_none(v):
+    return None if isinstance(v, str) and v == "none" else v
+
+
+class SparseNODE:
+    """A sparse neural ODE ``dx/dt = f(x)`` over a set of genes, fitted to binned pseudotime trajectories.
+
+    The model never writes into AnnData itself: :mod:`sparsenode.tl` functions do that, and
+    :meth:`from_adata` rebuilds a fitted model from what they stored.
+
+    Parameters
+    ----------
+    var_names
+        Names of the modelled genes (order of the state vector).
+    method
+        One of ``"node"``, ``"l0"``, ``"cnode"``, ``"grouplasso"``, ``"lassonet_inner"``, ``"lassonet_outer"``,
+        ``"pathreg"``.
+    hidden
+        Hidden layer sizes of the vector field MLP (per output gene for ``grouplasso``).
+    activation
+        Non-linearity of the MLP.
+    lambdas
+        Regularisation strengths overriding the method's defaults (e.g. ``{"lambda_path": 0.1}``).
+    gates
+        PathReg/L0 gate type: ``"weight"`` (default, one gate per weight) or ``"unit"`` (one gate per input unit,
+        as in the paper's public code; it can only select inputs globally).
+    decay
+        Learn a first-order decay term per gene beside the network.
+    regulators
+        Optional gene names allowed to act as regulators (inputs); other genes' inputs are masked out.
+    n_members
+        Ensemble size, computed in one batched solve.
+    seed
+        Seed of initialisation, validation split and gate sampling.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+
+    Examples
+    --------
+    >>> import sparsenode as sn
+    >>> adata = sn.datasets.toy_grn(n_genes=5, n_cells=300, seed=0)
+    >>> traj = sn.pp.bin_trajectories(adata, time_key="time", lineage_key="lineage", n_bins=15)
+    >>> model = sn.SparseNODE(traj.var_names, method="pathreg", hidden=(16, 16))
+    >>> model.fit(traj, sn.train.TrainConfig(max_epochs=5), progress_bar=False).adjacency().shape
+    (5, 5)
+    """
+
+    def __init__(
+        self,
+        var_names,
+        method: str = "pathreg",
+        *,
+        hidden=DEFAULT_HIDDEN,
+        activation: str = "softplus",
+        lambdas: dict | None = None,
+        gates: str | None = None,
+        decay: bool = True,
+        regulators=None,
+        n_members: int = 1,
+        seed: int = 0,
+        device: str = "auto",
+    ):
+        self.method = get_method(method)
+        self.var_names = [str(v) for v in var_names]
+        if len(set(self.var_names)) != len(self.var_names):
+            raise ValueError("var_names contains duplicates")
+        unknown = set(lambdas or {}) - set(self.method.lambdas)
+        if unknown:
+            raise ValueError(
+                f"method {method!r} takes no regularisation strength(s) {sorted(unknown)}; "
+                f"it uses {sorted(self.method.lambdas) or 'none'}"
+            )
+        self.lambdas = {**self.method.lambdas, **{k: float(v) for k, v in (lambdas or {}).items()}}
+        for k, v in self.lambdas.items():
+            if not (np.isfinite(v) and v >= 0):
+                raise ValueError(f"{k} must be a finite non-negative number, got {v}")
+        if gates is not None and self.method.gates is None:
+            raise ValueError(f"method {method!r} has no gates; gates=... applies to 'pathreg' and 'l0'")
+        self.gates = gates if gates is not None else self.method.gates
+        self.hidden = tuple(int(h) for h in hidden)
+        self.activation = activation
+        self.decay = bool(decay)
+        self.n_members = int(n_members)
+        if self.n_members < 1:
+            raise ValueError(f"n_members must be >= 1, got {n_members}")
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        self.regulators = None if regulators is None else [str(r) for r in regulators]
+        mask = None
+        if self.regulators is not None:
+            missing = [r for r in self.regulators if r not in set(self.var_names)]
+            known = set(self.regulators)
+            mask = torch.tensor([1.0 if g in known else 0.0 for g in self.var_names])
+            if mask.sum() == 0:
+                raise ValueError("none of the regulators is among the modelled genes; check the names")
+            if missing:
+                logger.info("%d regulator(s) are not modelled and are ignored", len(missing))
+        with seeded(self.seed):
+            self.field = make_field(
+                self.method,
+                len(self.var_names),
+                hidden=self.hidden,
+                activation=activation,
+                n_members=self.n_members,
+                decay=self.decay,
+                input_mask=mask,
+                seed=self.seed,
+                gates=self.gates,
+            ).to(self.device)
+        self.field.eval()
+        self.trajectories: Trajectories | None = None
+        self.history: dict = {}
+        self.train_config = TrainConfig()
+
+    # ---------------------------------------------------------------------------------------------------------------
+    @property
+    def n_genes(self) -> int:
+        """Number of modelled genes."""
+        return len(self.var_names)
+
+    def __repr__(self) -> str:
+        fitted = "fitted" if self.history else "not fitted"
+        return (f"SparseNODE(method={self.method.name!r}, genes={self.n_genes}, hidden={self.hidden}, "
+                f"members={self.n_members}, {fitted})")
+
+    def fit(
+        self,
+        trajectories: Trajectories,
+        config: TrainConfig | None = None,
+        *,
+        progress_bar: bool = True,
+        member_weights: np.ndarray | None = None,
+    ) -> SparseNODE:
+        """Fit the vector field to binned trajectories; returns ``self``.
+
+        Parameters
+        ----------
+        trajectories
+            Output of :func:`sparsenode.pp.bin_trajectories` over the same genes, in the same order.
+        config
+            Optimisation settings (:class:`sparsenode.train.TrainConfig`).
+        progress_bar
+            Show a progress bar.
+        member_weights
+            Optional ``(members, lineages, bins)`` weights of each target bin per ensemble member (bootstrap).
+        """
+        if list(trajectories.var_names) != self.var_names:
+            raise ValueError("the trajectories' genes differ from the model's var_names (same genes, same order)")
+        self.train_config = config or TrainConfig()
+        with seeded(self.seed, self.device):
+            self.history = train(
+                self.field,
+                self.method,
+                self.lambdas,
+                trajectories.values,
+                trajectories.mask,
+                trajectories.times,
+                self.train_config,
+                seed=self.seed,
+                progress_bar=progress_bar,
+                member_weights=member_weights,
+                description=f"{self.method.name}",
+            )
+        self.trajectories = trajectories
+        return self
+
+    # -- readouts ----------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def adjacency(self, members: bool = False) -> np.ndarray:
+        """Structural input-output adjacency, ``[source, target]`` (rows regulate columns).
+
+        Parameters
+        ----------
+        members
+            Return ``(members, genes, genes)`` instead of the mean over ensemble members.
+        """
+        adj = to_numpy(self.method.adjacency(self.field)).transpose(0, 2, 1)
+        if self.field.input_mask is not None:
+            adj = adj * to_numpy(self.field.input_mask)[None, :, None]
+        return adj if members else adj.mean(axis=0)
+
+    def feature_sparsity(self, threshold: float = 1e-3) -> float:
+        """Fraction of zero entries of the input-output adjacency (relative to its largest entry)."""
+        return feature_sparsity(torch.as_tensor(self.adjacency(members=True)), threshold)
+
+    def weight_sparsity(self) -> float:
+        """Fraction of zero (gated off, or exactly zero) network weights."""
+        with torch.no_grad():
+            f = self.field
+            if getattr(f, "gates", None) is not None:
+                zs = f.gate_values(sample=False)
+                zero = sum(float((z == 0).sum()) for z in zs)
+                total = sum(z.numel() for z in zs)
+                return zero / total
+            ws = [p for n, p in f.named_parameters() if n.startswith(("weights", "first", "blocks", "last", "skip"))
+                  and "bias" not in n]
+            zero = sum(float((w.abs() <= 1e-8).sum()) for w in ws)
+            return zero / max(sum(w.numel() for w in ws), 1)
+
+    def _tensor(self, a) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=self.device)
+
+    def _states(self, states: str) -> torch.Tensor:
+        traj = self._require_trajectories()
+        if states == "data":
+            x = traj.values[traj.mask]
+        elif states == "fitted":
+            pred = self.predict()
+            x = pred[traj.mask]
+        else:
+            raise ValueError(f"states must be 'data' or 'fitted', not {states!r}")
+        return self._tensor(x)
+
+    def jacobian(self, states: str = "data", members: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and mean absolute Jacobian of the field, ``[source, target]``, over the trajectory states.
+
+        Parameters
+        ----------
+        states
+            ``"data"`` (the observed bins) or ``"fitted"`` (the model's own trajectories at the same bins).
+        members
+            Keep the ensemble dimension.
+
+        Returns
+        -------
+        ``(mean_J, mean_abs_J)``, each ``(genes, genes)`` (or ``(members, genes, genes)``) indexed [source, target].
+        """
+        x = self._states(states)
+        self.field.eval()
+        self.field.prepare(sample=False)
+        try:
+            xs = x.unsqueeze(0).expand(self.n_members, -1, -1)
+            jac = jacobian(self.field, xs)  # (members, batch, out, in)
+        finally:
+            self.field.release()
+        mean = to_numpy(jac.mean(dim=1)).transpose(0, 2, 1)
+        mabs = to_numpy(jac.abs().mean(dim=1)).transpose(0, 2, 1)
+        if members:
+            return mean, mabs
+        return mean.mean(axis=0), mabs.mean(axis=0)
+
+    # -- simulation --------------------------------------------------------------------------------------------------
+    def _require_trajectories(self) -> Trajectories:
+        if self.trajectories is None:
+            raise ValueError("the model has not been fitted (no trajectories); call fit() first")
+        return self.trajectories
+
+    @torch.no_grad()
+    def simulate(
+        self,
+        x0: np.ndarray,
+        times: np.ndarray,
+        *,
+        clamp: dict | None = None,
+        members: bool = False,
+    ) -> np.ndarray:
+        """Integrate the fitted field from scaled initial states.
+
+        Parameters
+        ----------
+        x0
+            ``(batch, genes)`` initial states on the model's scale.
+        times
+            Increasing time points on the normalised axis; the first is the initial time.
+        clamp
+            ``{gene: value}`` genes held at a value (scaled units) during the whole run (knockout: 0).
+        members
+            Keep the ensemble dimension in the output.
+
+        Returns
+        -------
+        ``(batch, times, genes)`` (or ``(members, batch, times, genes)``).
+        """
+        x0 = self._tensor(np.atleast_2d(x0))
+        t = self._tensor(times)
+        field = self.field
+        field.eval()
+        y0 = x0.unsqueeze(0).expand(self.n_members, -1, -1).contiguous()
+        fn = field
+        if clamp:
+            idx = {g: i for i, g in enumerate(self.var_names)}
+            mask = torch.zeros(self.n_genes, device=self.device)
+            vals = torch.zeros(self.n_genes, device=self.device)
+            for g, v in clamp.items():
+                if g not in idx:
+                    raise KeyError(f"gene {g!r} is not modelled; modelled genes are in model.var_names")
+                mask[idx[g]] = 1.0
+                vals[idx[g]] = float(v)
+            fn = ClampedField(field, mask, vals)
+            y0 = fn.clamp(y0)
+        field.prepare(sample=False)
+        try:
+            cfg = self.train_config
+            out = solve(fn, y0, t, solver=cfg.solver, rtol=cfg.rtol, atol=cfg.atol, step_size=cfg.step_size)
+            out = field.apply_outer_skip(out)
+        finally:
+            field.release()
+        arr = to_numpy(out).transpose(1, 2, 0, 3)  # (members, batch, time, genes)
+        return arr if members else arr.mean(axis=0)
+
+    def predict(self, *, clamp: dict | None = None, members: bool = False) -> np.ndarray:
+        """Each lineage's trajectory from its first filled bin over the shared grid, ``(lineages, bins, genes)``.
+
+        Bins before a lineage's first filled bin repeat its initial state.
+        """
+        traj = self._require_trajectories()
+        starts = traj.start_bins()
+        x0 = traj.values[np.arange(traj.n_lineages), starts]
+        s0 = int(starts.min())
+        rel = traj.times[s0:] - traj.times[s0]
+        sim = self.simulate(x0, rel, clamp=clamp, members=True)  # (members, L, T - s0, d)
+        out = np.empty((self.n_members, traj.n_lineages, traj.n_bins, self.n_genes), dtype=np.float32)
+        for li, s in enumerate(starts):  # few lineages; aligns each lineage's own start
+            n = traj.n_bins - s
+            out[:, li, s:] = sim[:, li, :n]
+            out[:, li, :s] = sim[:, li, :1]
+        return out if members else out.mean(axis=0)
+
+    def mse(self) -> float:
+        """MSE of :meth:`predict` against the observed bins (single shooting from each lineage's start)."""
+        traj = self._require_trajectories()
+        pred = self.predict()
+        return float(((pred - traj.values) ** 2)[traj.mask].mean())
+
+    # -- persistence -------------------------------------------------------------------------------------------------
+    def config(self) -> dict:
+        """Constructor arguments and training settings as a JSON/h5ad-safe dict."""
+        return _none_to_str(
+            {
+                "method": self.method.name,
+                "hidden": list(self.hidden),
+                "activation": self.activation,
+                "lambdas": dict(self.lambdas),
+                "gates": self.gates,
+                "decay": self.decay,
+                "n_members": self.n_members,
+                "seed": self.seed,
+                "regulators": self.regulators,
+                "train": self.train_config.to_dict(),
+            }
+        )
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The field's state_dict as float32 NumPy arrays (h5ad-safe)."""
+        return {k.replace(".", "__"): to_numpy(v) for k, v in self.field.state_dict().items()}
+
+    def load_state_arrays(self, arrays: dict) -> None:
+        """Load weights stored by :meth:`state_arrays`."""
+        sd = {k.replace("__", "."): torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}
+        self.field.load_state_dict(sd)
+        self.field.to(self.device).eval()
+
+    @classmethod
+    def _from_config(cls, cfg: dict, var_names, device: str = "auto") -> SparseNODE:
+        regs = _str_to_none(cfg.get("regulators", "none"))
+        if regs is not None:
+            regs = [str(r) for r in np.asarray(regs).tolist()]
+        model = cls(
+            var_names,
+            method=str(cfg["method"]),
+            hidden=tuple(int(h) for h in np.asarray(cfg["hidden"]).tolist()),
+            activation=str(cfg["activation"]),
+            lambdas={str(k): float(v) for k, v in dict(cfg["lambdas"]).items()},
+            gates=_str_to_none(cfg.get("gates", "none")) if get_method(str(cfg["method"])).gates else None,
+            decay=bool(cfg["decay"]),
+            regulators=regs,
+            n_members=int(cfg["n_members"]),
+            seed=int(cfg["seed"]),
+            device=device,
+        )
+        train_cfg = {k: (None if (isinstance(v, (int, float)) and v == -1 and k in ("patience", "segment_bins",
+                     "step_size", "grad_clip")) else v) for k, v in dict(cfg.get("train", {})).items()}
+        model.train_config = TrainConfig(**{k: (v.item() if hasattr(v, "item") else v) for k, v in train_cfg.items()})
+        return model
+
+    @classmethod
+    def from_adata(cls, adata, key: str = K.PATHREG, device: str = "auto") -> SparseNODE:
+        """Rebuild a fitted model from ``adata.uns[key]`` written by a ``sn.tl.fit_*`` function.
+
+        Examples
+        --------
+        >>> import sparsenode as sn
+        >>> adata = sn.datasets.toy_grn(n_genes=5, n_cells=300, seed=0)
+        >>> sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=3, progress_bar=False)
+        >>> sn.SparseNODE.from_adata(adata, key="pathreg")
+        SparseNODE(method='pathreg', genes=5, hidden=(64, 64), members=1, fitted)
+        """
+        if key not in adata.uns:
+            fitted = [k for k, v in adata.uns.items() if isinstance(v, dict) and K.STATE_DICT in v]
+            raise KeyError(
+                f"no fitted model under adata.uns[{key!r}]; fitted models here: {fitted or 'none'}. "
+                "Run sn.tl.fit_pathreg(adata, ...) or sn.tl.fit_node(adata, method=...) first"
+            )
+        stored = adata.uns[key]
+        for field in (K.PARAMS, K.VAR_NAMES, K.STATE_DICT):
+            if field not in stored:
+                raise KeyError(f"adata.uns[{key!r}] holds no fitted model (missing {field!r}); refit it")
+        var_names = [str(v) for v in np.asarray(stored[K.VAR_NAMES]).tolist()]
+        model = cls._from_config(dict(stored[K.PARAMS]), var_names, device=device)
+        model.load_state_arrays(dict(stored[K.STATE_DICT]))
+        if K.TRAJECTORIES in stored:
+            model.trajectories = Trajectories.from_dict(dict(stored[K.TRAJECTORIES]), var_names)
+        model.history = {k: np.asarray(v) for k, v in dict(stored.get(K.HISTORY, {"fitted": 1})).items()}
+        return model
+
+    def save(self, path, *, overwrite: bool = False) -> None:
+        """Write ``config.json`` and ``model.pt`` (a plain tensor state_dict, no pickled objects) into ``path``.
+
+        Examples
+        --------
+        >>> import sparsenode as sn, tempfile
+        >>> model = sn.SparseNODE(["a", "b"], method="node", hidden=(4,))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     model.save(d, overwrite=True)
+        ...     sn.SparseNODE.load(d).var_names
+        ['a', 'b']
+        """
+        path = Path(path)
+        if path.exists() and any(path.iterdir()) and not overwrite:
+            raise FileExistsError(f"{path} exists and is not empty; pass overwrite=True or choose another folder")
+        path.mkdir(parents=True, exist_ok=True)
+        payload = {"state_dict": {k: v.detach().cpu() for k, v in self.field.state_dict().items()}}
+        if self.trajectories is not None:
+            payload["trajectories"] = {k: torch.as_tensor(np.asarray(v).astype(np.float32) if k != "lineages"
+                                                          else np.zeros(0, np.float32))
+                                       for k, v in self.trajectories.to_dict().items()}
+        meta = {"var_names": self.var_names, "config": self.config(),
+                "lineages": list(self.trajectories.lineages) if self.trajectories is not None else []}
+        tmp_pt, tmp_js = path / "model.pt.tmp", path / "config.json.tmp"
+        torch.save(payload, tmp_pt)
+        tmp_js.write_text(json.dumps(meta, indent=2, default=float))
+        tmp_pt.replace(path / "model.pt")
+        tmp_js.replace(path / "config.json")
+
+    @classmethod
+    def load(cls, path, adata=None, *, device: str = "auto") -> SparseNODE:
+        """Load a model written by :meth:`save`; with ``adata``, check that its genes are all present."""
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / "model.pt").is_file():
+            raise FileNotFoundError(f"{path} does not hold a saved sparsenode model (config.json and model.pt)")
+        meta = json.loads((path / "config.json").read_text())
+        var_names = meta["var_names"]
+        if adata is not None:
+            missing = [g for g in var_names if g not in set(map(str, adata.var_names))]
+            if missing:
+                raise ValueError(
+                    f"the saved model's genes differ from the AnnData: {len(missing)} modelled gene(s) are missing "
+                    f"from adata.var_names (e.g. {missing[:5]}); load it with the AnnData it was fitted on"
+                )
+        model = cls._from_config(meta["config"], var_names, device=device)
+        payload = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        model.field.load_state_dict(payload["state_dict"])
+        model.field.to(model.device).eval()
+        if "trajectories" in payload:
+            d = {k: v.numpy() for k, v in payload["trajectories"].items()}
+            d["lineages"] = np.asarray(meta["lineages"], dtype=str)
+            d["mask"] = d["mask"].astype(bool)
+            model.trajectories = Trajectories.from_dict(d, var_names)
+        model.history = {"loaded": np.asarray(1)}
+        return model

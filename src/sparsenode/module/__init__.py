@@ -1,0 +1,25 @@
+"""Torch-only building blocks: hard-concrete gates, vector fields, the method registry. Never sees AnnData."""
+
+from ._clamp import ClampedField
+from ._field import ACTIVATIONS, GroupedMLPField, MLPField, VectorField, build_field, jacobian
+from ._gates import deterministic_gates, prob_nonzero, sample_gates
+from ._methods import METHODS, Method, abs_product, gate_product, get_method, make_field
+
+__all__ = [
+    "ACTIVATIONS",
+    "ClampedField",
+    "METHODS",
+    "GroupedMLPField",
+    "MLPField",
+    "Method",
+    "VectorField",
+    "abs_product",
+    "build_field",
+    "deterministic_gates",
+    "gate_product",
+    "get_method",
+    "jacobian",
+    "make_field",
+    "prob_nonzero",
+    "sample_gates",
+]

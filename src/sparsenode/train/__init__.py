@@ -1,0 +1,7 @@
+"""Training: solver registry, shooting segments, the optimisation loop."""
+
+from ._solvers import SOLVERS, get_solver, solve
+from ._trainer import Segments, TrainConfig, feature_sparsity, make_segments, split_bins, train
+
+__all__ = ["SOLVERS", "Segments", "TrainConfig", "feature_sparsity", "get_solver", "make_segments", "solve",
+           "split_bins", "train"]

@@ -1,0 +1,55 @@
+"""ODE solvers by name: a registry over torchdiffeq's methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torchdiffeq import odeint
+
+
+@dataclass(frozen=True)
+class Solver:
+    """A torchdiffeq method and whether it takes a fixed step."""
+
+    method: str
+    fixed_step: bool
+
+
+SOLVERS: dict[str, Solver] = {
+    "dopri5": Solver("dopri5", False),
+    "bosh3": Solver("bosh3", False),
+    "adaptive_heun": Solver("adaptive_heun", False),
+    "rk4": Solver("rk4", True),
+    "midpoint": Solver("midpoint", True),
+    "euler": Solver("euler", True),
+}
+
+
+def get_solver(name: str) -> Solver:
+    """Look a solver up by name, with an error listing the choices."""
+    if name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; choose one of {sorted(SOLVERS)}")
+    return SOLVERS[name]
+
+
+def solve(
+    field: torch.nn.Module,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    solver: str = "dopri5",
+    rtol: float = 1e-3,
+    atol: float = 1e-4,
+    step_size: float | None = None,
+) -> torch.Tensor:
+    """Integrate ``dy/dt = field(t, y)`` from ``y0`` and return the states at ``t`` (time first).
+
+    Fixed-step solvers take ``step_size`` (default: the smallest spacing of ``t``); adaptive ones ``rtol``/``atol``.
+    """
+    spec = get_solver(solver)
+    if spec.fixed_step:
+        if step_size is None:
+            step_size = float(torch.diff(t).min()) if t.numel() > 1 else 1.0
+        return odeint(field, y0, t, method=spec.method, options={"step_size": float(step_size)})
+    return odeint(field, y0, t, method=spec.method, rtol=rtol, atol=atol)

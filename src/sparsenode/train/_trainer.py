@@ -1,0 +1,304 @@
+"""The training loop: multiple shooting over binned trajectories, Adam, cosine schedule, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import trange
+
+from ..module import Method, VectorField
+from ._solvers import get_solver, solve
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes
+    ----------
+    max_epochs
+        Number of optimiser steps (one step sees every segment of every lineage).
+    lr
+        Initial Adam learning rate; a cosine schedule decays it to ``lr * lr_final_factor``.
+    lr_final_factor
+        Final learning rate as a fraction of ``lr``.
+    patience
+        Stop when the validation objective has not improved for this many epochs (``None``: never stop early).
+    val_fraction
+        Fraction of non-initial bins held out for validation (early stopping and model selection).
+    segment_bins
+        Multiple shooting: each segment starts at an observed bin and is integrated over this many following bins.
+        ``None`` integrates each lineage from its first bin over the whole trajectory (single shooting).
+    solver, rtol, atol, step_size
+        ODE solver (see ``SOLVERS``), tolerances of adaptive solvers, step of fixed-step solvers.
+    grad_clip
+        Clip each parameter's gradient norm to this value (``None``: no clipping).
+    weight_decay
+        Adam weight decay.
+    """
+
+    max_epochs: int = 500
+    lr: float = 1e-2
+    lr_final_factor: float = 0.1
+    patience: int | None = 200
+    val_fraction: float = 0.1
+    segment_bins: int | None = 4
+    solver: str = "dopri5"
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    step_size: float | None = None
+    grad_clip: float | None = None
+    weight_decay: float = 0.0
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` on settings that cannot work."""
+        if int(self.max_epochs) < 1:
+            raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
+        if self.segment_bins is not None and int(self.segment_bins) < 1:
+            raise ValueError(f"segment_bins must be >= 1 or None, got {self.segment_bins}")
+        get_solver(self.solver)
+
+    def to_dict(self) -> dict:
+        """Plain dict (None replaced by -1 so it is h5ad-safe)."""
+        return {k: (-1 if v is None else v) for k, v in asdict(self).items()}
+
+
+def split_bins(mask: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out a random ``val_fraction`` of each lineage's filled bins (never its first) for validation."""
+    rng = np.random.default_rng(seed)
+    val = np.zeros_like(mask)
+    if val_fraction > 0:
+        for li in range(mask.shape[0]):
+            filled = np.flatnonzero(mask[li])
+            candidates = filled[1:]
+            n_val = int(round(val_fraction * len(filled)))
+            if n_val > 0 and len(candidates) > n_val + 1:
+                val[li, rng.choice(candidates, size=n_val, replace=False)] = True
+    return mask & ~val, val
+
+
+@dataclass
+class Segments:
+    """Shooting segments as tensors: starts ``(S, d)``, targets ``(H, S, d)``, per-target weights ``(H, S)``."""
+
+    y0: torch.Tensor
+    targets: torch.Tensor
+    weights: torch.Tensor
+    t: torch.Tensor
+    lineage: torch.Tensor
+    start: torch.Tensor
+
+
+def make_segments(
+    values: np.ndarray,
+    start_mask: np.ndarray,
+    target_mask: np.ndarray,
+    times: np.ndarray,
+    horizon: int | None,
+    device: torch.device,
+    first_only: bool = False,
+) -> Segments:
+    """Build shooting segments starting at ``start_mask`` bins and scored on ``target_mask`` bins."""
+    n_lin, n_bins, _ = values.shape
+    h = n_bins - 1 if horizon is None else min(int(horizon), n_bins - 1)
+    if first_only:
+        starts = [(li, int(np.flatnonzero(start_mask[li])[0])) for li in range(n_lin) if start_mask[li].any()]
+    else:
+        starts = [(li, j) for li in range(n_lin) for j in np.flatnonzero(start_mask[li]) if j < n_bins - 1]
+    lin = np.array([s[0] for s in starts], dtype=np.int64)
+    st = np.array([s[1] for s in starts], dtype=np.int64)
+    idx = st[None, :] + np.arange(1, h + 1)[:, None]  # (H, S)
+    valid = idx < n_bins
+    idx_c = np.minimum(idx, n_bins - 1)
+    w = target_mask[lin[None, :], idx_c] & valid
+    keep = w.any(axis=0)
+    lin, st, idx_c, w = lin[keep], st[keep], idx_c[:, keep], w[:, keep]
+    to = lambda a, dt=torch.float32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=device)
+    return Segments(
+        y0=to(values[lin, st]),
+        targets=to(values[lin[None, :], idx_c]),
+        weights=to(w),
+        t=to(times[: h + 1] - times[0]),
+        lineage=to(lin, torch.int64),
+        start=to(st, torch.int64),
+    )
+
+
+def _segment_mse(field: VectorField, seg: Segments, config: TrainConfig, member_weights: torch.Tensor | None):
+    """Weighted MSE per member ``(members,)`` of the segments' predictions."""
+    e = field.n_members
+    y0 = seg.y0.unsqueeze(0).expand(e, -1, -1)
+    pred = solve(field, y0, seg.t, solver=config.solver, rtol=config.rtol, atol=config.atol,
+                 step_size=config.step_size)
+    pred = field.apply_outer_skip(pred)[1:]  # (H, members, S, d)
+    sq = (pred - seg.targets.unsqueeze(1)).pow(2).mean(dim=-1)  # (H, members, S)
+    w = seg.weights.unsqueeze(1)
+    if member_weights is not None:
+        w = w * member_weights.unsqueeze(0)  # member_weights: (members, S)
+    w = w.expand_as(sq)
+    return (sq * w).sum(dim=(0, 2)) / w.sum(dim=(0, 2)).clamp_min(1e-12)
+
+
+def feature_sparsity(adjacency: torch.Tensor, threshold: float = 1e-3) -> float:
+    """Fraction of input-output entries (relative to the largest) at or below ``threshold``; mean over members."""
+    a = adjacency.detach().abs()
+    scale = a.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+    return float(((a / scale) <= threshold).float().mean())
+
+
+def train(
+    field: VectorField,
+    method: Method,
+    lambdas: dict,
+    values: np.ndarray,
+    mask: np.ndarray,
+    times: np.ndarray,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+    progress_bar: bool = True,
+    member_weights: np.ndarray | None = None,
+    description: str = "fitting",
+) -> dict:
+    """Fit ``field`` to binned trajectories in place and return the training history.
+
+    Parameters
+    ----------
+    field
+        The vector field (already on the target device).
+    method
+        Method whose penalty and proximal step are applied.
+    lambdas
+        Regularisation strengths.
+    values, mask, times
+        Binned trajectories ``(lineages, bins, genes)``, their mask and the shared time grid.
+    config
+        Optimisation settings.
+    seed
+        Seed of the validation split and of gate sampling (the caller forks the RNG).
+    progress_bar
+        Show a tqdm bar with loss and sparsity.
+    member_weights
+        Optional ``(members, lineages, bins)`` non-negative weights per target bin (bootstrap ensembles).
+    description
+        Label of the progress bar.
+
+    Returns
+    -------
+    History: per-epoch lists ``loss``, ``mse``, ``penalty``, ``val_mse``, ``sparsity``, ``lr`` plus ``best_epoch``,
+    ``stopped`` (why training ended), ``n_evals`` and ``seconds``.
+    """
+    config.validate()
+    device = next(field.parameters()).device
+    train_mask, val_mask = split_bins(mask, config.val_fraction, seed)
+    first_only = config.segment_bins is None
+    seg_train = make_segments(values, train_mask, train_mask, times, config.segment_bins, device, first_only)
+    seg_val = None
+    if val_mask.any():
+        seg_val = make_segments(values, train_mask, val_mask, times, config.segment_bins, device, first_only)
+    if seg_train.y0.shape[0] == 0:
+        raise ValueError("no training segments: each lineage needs at least two filled time bins")
+    mw_train = mw_val = None
+    if member_weights is not None:
+        mwt = torch.as_tensor(member_weights, dtype=torch.float32, device=device)
+        mw_train = mwt[:, seg_train.lineage, seg_train.start]
+        if seg_val is not None:
+            mw_val = mwt[:, seg_val.lineage, seg_val.start]
+
+    params = [p for p in field.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    n_epochs = int(config.max_epochs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs, eta_min=config.lr * config.lr_final_factor)
+    hist = {k: [] for k in ("loss", "mse", "penalty", "val_mse", "sparsity", "lr")}
+    best = {"score": math.inf, "epoch": -1, "state": copy.deepcopy(field.state_dict())}
+    stopped = "max_epochs"
+    field.n_evals = 0
+    t0 = time.perf_counter()
+    bar = trange(n_epochs, desc=description, disable=not progress_bar, leave=False)
+    try:
+        for epoch in bar:
+            field.train()
+            opt.zero_grad(set_to_none=True)
+            field.prepare(sample=True)
+            mse = _segment_mse(field, seg_train, config, mw_train)
+            field.release()
+            pen = method.penalty(field, lambdas) if method.penalty is not None else torch.zeros_like(mse)
+            loss = (mse + pen).sum()
+            if not torch.isfinite(loss):
+                warnings.warn(
+                    f"the loss became {float(loss)} at epoch {epoch}; training stopped and the best weights so far "
+                    f"(epoch {best['epoch']}) were kept. Lower lr, or check the input for extreme values.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                stopped = "nan"
+                break
+            loss.backward()
+            if config.grad_clip is not None:
+                for p in params:
+                    if p.grad is not None:
+                        torch.nn.utils.clip_grad_norm_([p], config.grad_clip)
+            opt.step()
+            lr_now = opt.param_groups[0]["lr"]
+            if method.prox is not None:
+                method.prox(field, lr_now, lambdas)
+            sched.step()
+
+            field.eval()
+            with torch.no_grad():
+                field.prepare(sample=False)
+                vm = _segment_mse(field, seg_val, config, mw_val) if seg_val is not None else mse.detach()
+                field.release()
+                pen_eval = method.penalty(field, lambdas) if method.penalty is not None else torch.zeros_like(vm)
+                adj = method.adjacency(field)
+            score = float((vm + pen_eval).mean())
+            sparsity = feature_sparsity(adj)
+            hist["loss"].append(float(loss) / field.n_members)
+            hist["mse"].append(float(mse.mean()))
+            hist["penalty"].append(float(pen.mean()))
+            hist["val_mse"].append(float(vm.mean()))
+            hist["sparsity"].append(sparsity)
+            hist["lr"].append(lr_now)
+            if not math.isfinite(score):
+                stopped = "nan"
+                warnings.warn(f"validation loss became {score} at epoch {epoch}; kept the best weights so far",
+                              RuntimeWarning, stacklevel=2)
+                break
+            if score < best["score"]:
+                best = {"score": score, "epoch": epoch, "state": copy.deepcopy(field.state_dict())}
+            if epoch % 10 == 0 or epoch == n_epochs - 1:
+                bar.set_postfix(mse=f"{hist['mse'][-1]:.4f}", val=f"{hist['val_mse'][-1]:.4f}", sparsity=f"{sparsity:.2f}")
+            if config.patience is not None and epoch - best["epoch"] >= config.patience:
+                stopped = "early_stopping"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        warnings.warn(
+            f"training interrupted at epoch {len(hist['loss'])}; the best weights so far (epoch {best['epoch']}) "
+            "were kept", RuntimeWarning, stacklevel=2,
+        )
+    finally:
+        bar.close()
+        field.release()
+    field.load_state_dict(best["state"])
+    field.eval()
+    hist["best_epoch"] = int(best["epoch"])
+    hist["stopped"] = stopped
+    hist["n_evals"] = int(field.n_evals)
+    hist["seconds"] = float(time.perf_counter() - t0)
+    logger.info("%s: %d epochs in %.1fs, best epoch %d (%s)", description, len(hist["loss"]), hist["seconds"],
+                best["epoch"], stopped)
+    return hist
