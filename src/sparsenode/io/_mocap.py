@@ -402,7 +402,7 @@ def read_asf(path: PathType) -> Skeleton:
             if key == "end":
                 b = _finish_bone(bone, path, lineno)
                 if b.name in bones or b.name == ROOT:
-                    raise _fail(path, bone["_line"], f"duplicate bone name {b.name!r}")
+                    raise _fail(path, bone["_name_line"], f"duplicate bone name {b.name!r}")
                 bones[b.name] = b
                 bone = None
                 continue
@@ -417,7 +417,7 @@ def read_asf(path: PathType) -> Skeleton:
             elif key == "name":
                 if len(tokens) != 2:
                     raise _fail(path, lineno, f"bone name must be one word, got {text!r}")
-                bone["name"] = tokens[1]
+                bone["name"], bone["_name_line"] = tokens[1], lineno
             elif key == "direction":
                 bone["direction"] = _floats(tokens[1:], 3, path, lineno, "direction")
                 bone["_dir_line"] = lineno

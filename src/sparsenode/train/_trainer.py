@@ -44,6 +44,9 @@ class TrainConfig:
         Clip each parameter's gradient norm to this value (``None``: no clipping).
     weight_decay
         Adam weight decay.
+    gate_lr_factor
+        Learning rate of gate logits relative to ``lr``: gates have to travel several logit units to close, so they
+        learn faster than weights.
     """
 
     max_epochs: int = 500
@@ -58,6 +61,7 @@ class TrainConfig:
     step_size: float | None = None
     grad_clip: float | None = None
     weight_decay: float = 0.0
+    gate_lr_factor: float = 10.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` on settings that cannot work."""
@@ -219,7 +223,12 @@ def train(
             mw_val = mwt[:, seg_val.lineage, seg_val.start]
 
     params = [p for p in field.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    gate_ids = {id(p) for n, p in field.named_parameters() if n.startswith("log_alpha")}
+    groups = [{"params": [p for p in params if id(p) not in gate_ids]}]
+    if gate_ids:
+        groups.append({"params": [p for p in params if id(p) in gate_ids], "lr": config.lr * config.gate_lr_factor,
+                       "weight_decay": 0.0})
+    opt = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
     n_epochs = int(config.max_epochs)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs, eta_min=config.lr * config.lr_final_factor)
     hist = {k: [] for k in ("loss", "mse", "penalty", "val_mse", "sparsity", "lr")}
@@ -266,9 +275,9 @@ def train(
                 adj = method.adjacency(field)
             score = float((vm + pen_eval).mean())
             sparsity = feature_sparsity(adj)
-            hist["loss"].append(float(loss) / field.n_members)
-            hist["mse"].append(float(mse.mean()))
-            hist["penalty"].append(float(pen.mean()))
+            hist["loss"].append(float(loss.detach()) / field.n_members)
+            hist["mse"].append(float(mse.detach().mean()))
+            hist["penalty"].append(float(pen.detach().mean()))
             hist["val_mse"].append(float(vm.mean()))
             hist["sparsity"].append(sparsity)
             hist["lr"].append(lr_now)
