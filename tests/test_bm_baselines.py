@@ -30,9 +30,7 @@ def _toy(seed: int = 0, n_per: int = 200) -> ad.AnnData:
     )
     adata = ad.AnnData(np.concatenate(xs).astype(np.float32), obs=obs)
     adata.var_names = [f"g{i}" for i in range(4)]
-    adata.obsm["lineages"] = pd.DataFrame(
-        {"L0": obs["lineage"] == "L0", "L1": obs["lineage"] == "L1"}, index=obs.index
-    )
+    adata.obsm["lineages"] = pd.DataFrame({"L0": obs["lineage"] == "L0", "L1": obs["lineage"] == "L1"}, index=obs.index)
     adata.uns["true_network"] = pd.DataFrame(
         {"source": ["g0", "g1", "g0"], "target": ["g1", "g2", "g3"], "sign": [1, 1, -1]}
     )

@@ -77,7 +77,7 @@ def test_h5ad_round_trip(tmp_path):
 
 
 def test_errors_and_warnings(tmp_path):
-    with pytest.raises(FileNotFoundError, match="ExpressionData.csv"):
+    with pytest.raises(FileNotFoundError, match=r"ExpressionData\.csv"):
         sn.io.read_beeline(tmp_path / "absent")
     folder = _write(tmp_path / "no_pt", pt=None)
     with pytest.raises(FileNotFoundError, match=r"PseudoTime\.csv.*no_pt"):
@@ -113,7 +113,7 @@ def test_read_ranked_edges(tmp_path):
     for f in (header_only, empty):
         df = sn.io.read_ranked_edges(f)
         assert len(df) == 0 and df["weight"].dtype == np.float64
-    with pytest.raises(FileNotFoundError, match="missing.csv"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.csv"):
         sn.io.read_ranked_edges(tmp_path / "missing.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("Gene1\tGene2\tEdgeWeight\ng1\tg2\thigh\n")

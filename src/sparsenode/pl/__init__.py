@@ -16,6 +16,6 @@ __all__ = [
     "regularization_path",
     "regulatory_graph",
     "skeleton",
-    "trajectory_fit",
     "training_history",
+    "trajectory_fit",
 ]

@@ -207,7 +207,7 @@ def training_history(adata: AnnData, *, key: str = K.PATHREG, show: bool | None 
 def regularization_path(
     adata: AnnData, *, key: str = "regularization_path", show: bool | None = None
 ) -> Figure | None:
-    """Validation error and sparsity along a path of regularisation strengths λ.
+    """Plot validation error and sparsity along a path of regularisation strengths λ.
 
     Reads the table stored in ``adata.uns[key]`` (``lambdas``, ``train_mse``, ``val_mse``, ``feature_sparsity``,
     ``weight_sparsity``, ``recommended``, ``method``). Top: training and validation MSE; bottom: feature and weight

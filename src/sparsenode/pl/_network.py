@@ -38,7 +38,7 @@ def _varp_key(adata: AnnData, key: str) -> str:
 
 
 def _network_frame(adata: AnnData, key: str, genes) -> pd.DataFrame:
-    """The signed network as a genes x genes DataFrame (rows = source), modelled genes or ``genes`` only."""
+    """Return the signed network as a genes x genes DataFrame (rows = source), modelled genes or ``genes`` only."""
     varp_key = _varp_key(adata, key)
     w = adata.varp[varp_key]
     w = np.asarray(w.todense() if hasattr(w, "todense") else w, dtype=float)

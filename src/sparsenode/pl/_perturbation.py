@@ -214,7 +214,7 @@ def perturbation(
 
 
 def _lineage_key(adata: AnnData, res: dict) -> str | None:
-    """The lineage column of the fit the perturbation was simulated with, if it is known."""
+    """Return the lineage column of the fit the perturbation was simulated with, if it is known."""
     fit_key = str(res["params"].get("fit_key", ""))
     fit = adata.uns.get(fit_key)
     if isinstance(fit, dict) and isinstance(fit.get("params"), dict):

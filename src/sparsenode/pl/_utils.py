@@ -46,7 +46,7 @@ def finish(obj, show: bool | None):
 
 
 def as_list(values) -> list[str]:
-    """A string or an iterable of strings as a list of ``str``."""
+    """Return a string or an iterable of strings as a list of ``str``."""
     if values is None:
         return []
     if isinstance(values, str):
@@ -55,7 +55,7 @@ def as_list(values) -> list[str]:
 
 
 def str_list(values) -> list[str]:
-    """Stored names (NumPy string array, list or scalar) as a list of ``str``."""
+    """Return stored names (NumPy string array, list or scalar) as a list of ``str``."""
     return [str(v) for v in np.atleast_1d(np.asarray(values)).tolist()]
 
 
@@ -96,7 +96,7 @@ def lineage_colors(adata: AnnData, lineages: Sequence[str], lineage_key: str | N
 
 
 def panel_grid(n: int, ncols: int, panel_size: tuple[float, float] = (3.4, 2.7)):
-    """A figure with ``n`` panels on a grid of ``ncols`` columns; unused axes are hidden. Returns (fig, axes)."""
+    """Make a figure with ``n`` panels on a grid of ``ncols`` columns (unused ones hidden); return (fig, axes)."""
     if n < 1:
         raise ValueError("nothing to plot")
     ncols = max(1, min(int(ncols), n))
