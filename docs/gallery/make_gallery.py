@@ -28,13 +28,14 @@ import sparsenode as sn
 
 HERE = Path(__file__).resolve().parent
 KNOCKOUT = "Gata1"
+LAMBDA_PATH = 5e-3  # the default (5e-2) prunes every edge of this small system within 300 epochs
 FIT = {"time_key": "time", "lineage_key": "lineage", "hidden": (16, 16), "progress_bar": False}
 
 
 def fit(epochs: int, path_epochs: int, n_lambdas: int) -> ad.AnnData:
     """Fit krumsiek11 and store everything the gallery plots read."""
     adata = sn.datasets.krumsiek11()
-    sn.tl.fit_pathreg(adata, max_epochs=epochs, **FIT)
+    sn.tl.fit_pathreg(adata, lambda_path=LAMBDA_PATH, max_epochs=epochs, **FIT)
     sn.tl.infer_grn(adata)
     add_perturbation(adata)
     add_regularization_path(adata, path_epochs, n_lambdas)
@@ -82,7 +83,7 @@ def add_perturbation(adata: ad.AnnData, key: str = "perturbation") -> None:
 
 def add_regularization_path(adata: ad.AnnData, epochs: int, n_lambdas: int, key: str = "regularization_path") -> None:
     """Fit a short PathReg path over ``lambda_path``; store it the way ``sn.tl.regularization_path`` does."""
-    lambdas = np.logspace(-3, 0, n_lambdas)
+    lambdas = np.logspace(-3, -1, n_lambdas)
     if hasattr(sn.tl, "regularization_path"):
         sn.tl.regularization_path(adata, lambdas=lambdas, max_epochs=epochs, key_added=key, **FIT)
         return
@@ -132,7 +133,7 @@ def main() -> None:
     """Parse the arguments, fit (or load the cache) and draw."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=300, help="epochs of the main fit")
-    parser.add_argument("--path-epochs", type=int, default=60, help="epochs of each fit along the path")
+    parser.add_argument("--path-epochs", type=int, default=300, help="epochs of each fit along the path")
     parser.add_argument("--n-lambdas", type=int, default=5, help="penalty strengths along the path")
     parser.add_argument("--cache", type=Path, default=None, help="h5ad file to reuse or to store the fits in")
     args = parser.parse_args()

@@ -17,7 +17,7 @@ from ..train import TrainConfig, feature_sparsity, solve, train
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HIDDEN = (64, 64)
+DEFAULT_HIDDEN = (32, 32)
 
 
 def _none_to_str(d: dict) -> dict:
@@ -282,6 +282,20 @@ class SparseNODE:
             raise ValueError("the model has not been fitted (no trajectories); call fit() first")
         return self.trajectories
 
+    def clamp_arrays(self, clamp: dict, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(batch, genes)`` clamp mask and values from ``{gene: scaled value}``, with a clear error on bad genes."""
+        idx = {g: i for i, g in enumerate(self.var_names)}
+        mask = np.zeros((batch, self.n_genes), dtype=np.float32)
+        vals = np.zeros((batch, self.n_genes), dtype=np.float32)
+        for g, v in clamp.items():
+            if g not in idx:
+                raise KeyError(f"gene {g!r} is not modelled; modelled genes are in model.var_names")
+            if not np.isfinite(v):
+                raise ValueError(f"clamp value for {g!r} must be finite, got {v}")
+            mask[:, idx[g]] = 1.0
+            vals[:, idx[g]] = float(v)
+        return mask, vals
+
     @torch.no_grad()
     def simulate(
         self,
@@ -289,9 +303,11 @@ class SparseNODE:
         times: np.ndarray,
         *,
         clamp: dict | None = None,
+        clamp_mask: np.ndarray | None = None,
+        clamp_values: np.ndarray | None = None,
         members: bool = False,
     ) -> np.ndarray:
-        """Integrate the fitted field from scaled initial states.
+        """Integrate the fitted field from scaled initial states (one batched solve).
 
         Parameters
         ----------
@@ -300,13 +316,23 @@ class SparseNODE:
         times
             Increasing time points on the normalised axis; the first is the initial time.
         clamp
-            ``{gene: value}`` genes held at a value (scaled units) during the whole run (knockout: 0).
+            ``{gene: value}`` genes held at a value (scaled units) in every run (knockout: the scaled zero).
+        clamp_mask, clamp_values
+            Per-run clamps instead of ``clamp``: ``(batch, genes)`` 0/1 mask and values, so that many different
+            perturbations run in one solve.
         members
             Keep the ensemble dimension in the output.
 
         Returns
         -------
         ``(batch, times, genes)`` (or ``(members, batch, times, genes)``).
+
+        Examples
+        --------
+        >>> import numpy as np, sparsenode as sn
+        >>> model = sn.SparseNODE(["a", "b"], method="node", hidden=(4,))
+        >>> model.simulate(np.ones((3, 2)), np.linspace(0, 1, 5), clamp={"a": 0.0}).shape
+        (3, 5, 2)
         """
         x0 = self._tensor(np.atleast_2d(x0))
         t = self._tensor(times)
@@ -315,15 +341,11 @@ class SparseNODE:
         y0 = x0.unsqueeze(0).expand(self.n_members, -1, -1).contiguous()
         fn = field
         if clamp:
-            idx = {g: i for i, g in enumerate(self.var_names)}
-            mask = torch.zeros(self.n_genes, device=self.device)
-            vals = torch.zeros(self.n_genes, device=self.device)
-            for g, v in clamp.items():
-                if g not in idx:
-                    raise KeyError(f"gene {g!r} is not modelled; modelled genes are in model.var_names")
-                mask[idx[g]] = 1.0
-                vals[idx[g]] = float(v)
-            fn = ClampedField(field, mask, vals)
+            clamp_mask, clamp_values = self.clamp_arrays(clamp, x0.shape[0])
+        if clamp_mask is not None:
+            if clamp_values is None or np.shape(clamp_mask) != tuple(x0.shape) or np.shape(clamp_values) != tuple(x0.shape):
+                raise ValueError("clamp_mask and clamp_values must both have the shape of x0 (batch, genes)")
+            fn = ClampedField(field, self._tensor(clamp_mask).unsqueeze(0), self._tensor(clamp_values).unsqueeze(0))
             y0 = fn.clamp(y0)
         field.prepare(sample=False)
         try:
@@ -420,7 +442,7 @@ class SparseNODE:
         >>> adata = sn.datasets.toy_grn(n_genes=5, n_cells=300, seed=0)
         >>> sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=3, progress_bar=False)
         >>> sn.SparseNODE.from_adata(adata, key="pathreg")
-        SparseNODE(method='pathreg', genes=5, hidden=(64, 64), members=1, fitted)
+        SparseNODE(method='pathreg', genes=5, hidden=(32, 32), members=1, fitted)
         """
         if key not in adata.uns:
             fitted = [k for k, v in adata.uns.items() if isinstance(v, dict) and K.STATE_DICT in v]

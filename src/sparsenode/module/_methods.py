@@ -173,7 +173,7 @@ METHODS: dict[str, Method] = {
         "mlp",
         "weight",
         None,
-        {"lambda_path": 5e-2, "lambda_weight": 0.0},
+        {"lambda_path": 3e-3, "lambda_weight": 0.0},
         _pathreg_penalty,
         None,
         _gate_adjacency,

@@ -2,5 +2,6 @@
 
 from ._fit import fit_node, fit_pathreg
 from ._grn import infer_grn
+from ._perturb import perturbation_screen, simulate_knockout, simulate_perturbation
 
-__all__ = ["fit_node", "fit_pathreg", "infer_grn"]
+__all__ = ["fit_node", "fit_pathreg", "infer_grn", "perturbation_screen", "simulate_knockout", "simulate_perturbation"]

@@ -54,7 +54,7 @@ class TrainConfig:
     lr_final_factor: float = 0.1
     patience: int | None = 200
     val_fraction: float = 0.1
-    segment_bins: int | None = 4
+    segment_bins: int | None = 10
     solver: str = "dopri5"
     rtol: float = 1e-3
     atol: float = 1e-4
