@@ -264,7 +264,8 @@ def test_linear_ode_sparse_matrix_is_recovered():
     adata.obs["lineage"] = adata.obs["lineage"].astype("category")
     adata.var_names = ["x0", "x1", "x2", "x3"]
     sn.tl.fit_node(adata, method="node", time_key="time", lineage_key="lineage", n_bins=20, hidden=(16,),
-                   activation="tanh", scaling="none", max_epochs=250, lr=2e-2, progress_bar=False, seed=0)
+                   activation="tanh", scaling="none", max_epochs=250, lr=2e-2, segment_bins=4, progress_bar=False,
+                   seed=0)
     sn.tl.infer_grn(adata, key="node", mode="jacobian")
     mean_j = adata.uns["node"]["grn"]["mean_jacobian"]  # [source, target], per unit of normalised time
     est = mean_j.T / 3.0  # back to A[target, source] on the original time axis

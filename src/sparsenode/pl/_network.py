@@ -196,6 +196,29 @@ def _layout(graph: nx.DiGraph, layout: str, seed: int) -> dict:
 
 
 # -- labels -----------------------------------------------------------------------------------------------------------
+_CANDIDATES = np.deg2rad([90, 45, 135, 0, 180, -45, -135, -90])  # preference order on ties: above, then sides
+
+
+def _free_direction(pos: dict, v, graph: nx.DiGraph, aspect: float = 1.0) -> float:
+    """Direction (radians) from node ``v`` farthest from its incident edges, preferring above and the sides.
+
+    ``aspect`` is the ratio of the y to the x scale on screen, so that angles are measured as drawn.
+    """
+    nbrs = set(graph.predecessors(v)) | set(graph.successors(v))
+    nbrs.discard(v)
+    if not nbrs:
+        return float(_CANDIDATES[0])
+    d = np.array([pos[u] - pos[v] for u in nbrs], dtype=float)
+    edge_angles = np.arctan2(d[:, 1] * aspect, d[:, 0])
+    gaps = [float(np.min(np.abs(np.angle(np.exp(1j * (c - edge_angles)))))) for c in _CANDIDATES]
+    # the first candidate whose clearance is within a few degrees of the best one
+    best = max(gaps)
+    for c, g in zip(_CANDIDATES, gaps, strict=True):
+        if g >= best - np.deg2rad(5):
+            return float(c)
+    return float(_CANDIDATES[0])
+
+
 def _spread_labels(ax: Axes, texts: list, n_iter: int = 120) -> None:
     """Nudge overlapping annotation labels apart (in offset points) until they no longer overlap, or give up."""
     if len(texts) < 2:
@@ -345,7 +368,7 @@ def regulatory_graph(
         rel = abs(w) / w_max
         lw = 0.5 + 2.5 * rel
         act = w > 0
-        style = "-|>,head_length=0.6,head_width=0.3" if act else "-[,widthB=0.5,lengthB=0.0"
+        style = "-|>,head_length=0.6,head_width=0.3" if act else "-[,widthB=0.7,lengthB=0.0"
         patch = FancyArrowPatch(
             pos[s], pos[t], arrowstyle=style, connectionstyle=f"arc3,rad={rad}", mutation_scale=8 + 4 * rel,
             linewidth=lw, color=ACTIVATION if act else REPRESSION, alpha=0.45 + 0.45 * rel,
@@ -368,15 +391,19 @@ def regulatory_graph(
     labelled = sorted(nodes, key=lambda v: (-degree[v], str(v)))[: max(int(max_labels), 0)]
     fontsize = 9 if n <= 25 else (8 if n <= 60 else 7)
     texts = []
+    width, height = ax.get_window_extent().size
+    xy = np.array([pos[v] for v in nodes])
+    span = np.maximum(xy.max(axis=0) - xy.min(axis=0), 1e-9)
+    aspect = (height / span[1]) / (width / span[0]) if layout == "hierarchical" else 1.0
     for v in labelled:
         r = np.sqrt(size_of[v]) / 2 + 2
         if layout == "circular":  # outside the ring, pointing away from the centre
             angle = float(np.arctan2(pos[v][1], pos[v][0]))
-            offset = (r * np.cos(angle), r * np.sin(angle))
-            ha = "left" if np.cos(angle) > 0.3 else ("right" if np.cos(angle) < -0.3 else "center")
-            va = "bottom" if np.sin(angle) > 0.3 else ("top" if np.sin(angle) < -0.3 else "center")
-        else:
-            offset, ha, va = (0.0, r), "center", "bottom"
+        else:  # in the widest gap between the node's edges, so labels do not hide arrow heads
+            angle = _free_direction(pos, v, graph, aspect)
+        offset = (r * np.cos(angle), r * np.sin(angle))
+        ha = "left" if np.cos(angle) > 0.3 else ("right" if np.cos(angle) < -0.3 else "center")
+        va = "bottom" if np.sin(angle) > 0.3 else ("top" if np.sin(angle) < -0.3 else "center")
         texts.append(ax.annotate(
             v, xy=pos[v], xytext=offset, textcoords="offset points", ha=ha, va=va, fontsize=fontsize, zorder=3,
             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75},

@@ -248,7 +248,7 @@ def train(
             loss = (mse + pen).sum()
             if not torch.isfinite(loss):
                 warnings.warn(
-                    f"the loss became {float(loss)} at epoch {epoch}; training stopped and the best weights so far "
+                    f"the loss became {float(loss.detach())} at epoch {epoch}; training stopped and the best weights so far "
                     f"(epoch {best['epoch']}) were kept. Lower lr, or check the input for extreme values.",
                     RuntimeWarning,
                     stacklevel=2,
