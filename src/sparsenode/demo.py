@@ -6,6 +6,7 @@ This is what ``make demo`` runs. It writes the fitted AnnData and a plot of the 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     adata = sn.datasets.krumsiek11()
     print(f"krumsiek11: {adata.n_obs} cells x {adata.n_vars} genes, lineages {list(adata.obs['lineage'].cat.categories)}")
     t0 = time.perf_counter()
-    sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", seed=args.seed, device=args.device)
+    sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", seed=args.seed, device=args.device,
+                      progress_bar=sys.stderr.isatty())
     sn.tl.infer_grn(adata, key="pathreg")
     seconds = time.perf_counter() - t0
     metrics = adata.uns["pathreg"]["metrics"]

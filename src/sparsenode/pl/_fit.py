@@ -189,7 +189,8 @@ def training_history(adata: AnnData, *, key: str = K.PATHREG, show: bool | None 
             ax.plot(np.arange(1, y.size + 1), y, color=color, lw=1.5, label=label)
         if title in ("loss", "MSE"):
             ys = np.concatenate([np.asarray(hist[c[0]], dtype=float) for c in curves])
-            if np.all(ys[np.isfinite(ys)] > 0):
+            ys = ys[np.isfinite(ys)]
+            if ys.size and ys.min() > 0 and ys.max() / ys.min() > 10:  # log only where it spans a decade
                 ax.set_yscale("log")
         if title == "feature sparsity":
             ax.set_ylim(-0.03, 1.03)

@@ -75,7 +75,7 @@ def perturbation(
     top_k: int | None = 6,
     lineages: Sequence[str] | None = None,
     kind: str = "lines",
-    ncols: int = 3,
+    ncols: int | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
 ) -> Axes | Figure | None:
@@ -102,7 +102,7 @@ def perturbation(
     kind
         ``"lines"`` or ``"heatmap"``.
     ncols
-        Panels per row.
+        Panels per row; default: 3 for ``"lines"``, all lineages in one row (up to 4) for ``"heatmap"``.
     ax
         Axes to draw into, only when a single panel is drawn (one gene for ``"lines"``, one lineage for
         ``"heatmap"``).
@@ -164,8 +164,11 @@ def perturbation(
             raise ValueError(f"ax draws a single panel but {n_panels} are needed; pass one {what} or ax=None")
         fig, axes = ax.figure, [ax]
     else:
+        if ncols is None:
+            ncols = 3 if kind == "lines" else min(n_panels, 4)
         fig, axes = (panel_grid(n_panels, ncols) if kind == "lines"
-                     else panel_grid(n_panels, ncols, panel_size=(4.2, 0.9 + 0.28 * len(genes))))
+                     else panel_grid(n_panels, ncols, panel_size=(3.8, 1.0 + 0.26 * len(genes))))
+    first_column = [i % max(int(ncols or 1), 1) == 0 for i in range(len(axes))]
 
     if kind == "lines":
         wt = np.asarray(res["wildtype"], dtype=float)
@@ -197,14 +200,14 @@ def perturbation(
         vmax = symmetric_limit(sub)
         norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
         mesh = None
-        for a, lin, block in zip(axes, lineages, sub, strict=True):
+        for a, lin, block, first in zip(axes, lineages, sub, first_column, strict=True):
             mesh = a.pcolormesh(pseudotime, np.arange(len(genes)), block.T, cmap=DIVERGING, norm=norm,
                                 shading="nearest")
             a.set_yticks(np.arange(len(genes)), genes, fontsize=8 if len(genes) <= 30 else 6)
             a.invert_yaxis()
             a.set_title(lin)
             a.set_xlabel("pseudotime")
-            a.set_ylabel("gene")
+            a.set_ylabel("gene" if first else "")
         fig.colorbar(mesh, ax=axes, label="Δ expression (perturbed − wild type)", shrink=0.9)
     if len(axes) == 1 and ax is not None:
         axes[0].set_title(f"{axes[0].get_title()} ({title})", fontsize=10)
@@ -304,6 +307,6 @@ def perturbation_embedding(
         kwargs.setdefault("title", f"{key} effect")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.4))
-    out = sc.pl.embedding(adata, basis=obsm_key, color=col, ax=ax, show=False, **kwargs)
+    out = sc.pl.embedding(adata, basis=basis, color=col, ax=ax, show=False, **kwargs)
     out = out[0] if isinstance(out, list) else out
     return finish(out, show)
