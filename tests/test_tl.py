@@ -290,3 +290,17 @@ def test_gpu_fit_agrees_with_cpu(toy):
         warnings.simplefilter("ignore")
         sn.tl.infer_grn(gpu)
     assert np.isfinite(gpu.varp["pathreg_grn"]).all()
+
+
+def test_regularization_path_records_and_recommends(toy):
+    sn.tl.regularization_path(toy, time_key="time", lineage_key="lineage", lambdas=[1e-2, 1e-4, 1e-1],
+                              epochs_per_lambda=3, hidden=(8, 8), n_bins=12, progress_bar=False)
+    r = toy.uns["regularization_path"]
+    assert r["lambdas"].tolist() == [1e-4, 1e-2, 1e-1]
+    for k in ("train_mse", "val_mse", "feature_sparsity", "weight_sparsity"):
+        assert r[k].shape == (3,) and np.isfinite(r[k]).all()
+    assert r["recommended"] in r["lambdas"]
+    best = r["val_mse"].min()
+    assert r["val_mse"][r["lambdas"].tolist().index(r["recommended"])] <= best * 1.1 + 1e-12
+    with pytest.raises(ValueError, match="no regularisation strength"):
+        sn.tl.regularization_path(toy, method="node", time_key="time")

@@ -2,6 +2,15 @@
 
 from ._fit import fit_node, fit_pathreg
 from ._grn import infer_grn
+from ._path import regularization_path
 from ._perturb import perturbation_screen, simulate_knockout, simulate_perturbation
 
-__all__ = ["fit_node", "fit_pathreg", "infer_grn", "perturbation_screen", "simulate_knockout", "simulate_perturbation"]
+__all__ = [
+    "fit_node",
+    "fit_pathreg",
+    "infer_grn",
+    "perturbation_screen",
+    "regularization_path",
+    "simulate_knockout",
+    "simulate_perturbation",
+]
