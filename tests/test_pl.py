@@ -358,3 +358,17 @@ def test_plots_do_not_write(perturbed, path):
 def test_public_api():
     assert set(sn.pl.__all__) == {"adjacency", "perturbation", "perturbation_embedding", "regularization_path",
                                   "regulatory_graph", "skeleton", "trajectory_fit", "training_history"}
+
+
+def test_plots_read_what_the_tools_write(fitted):
+    sn.tl.simulate_knockout(fitted, ["g0"], key="pathreg", n_steps=15, key_added="perturbation")
+    fitted.obsm["X_umap"] = np.random.default_rng(2).normal(size=(fitted.n_obs, 2)).astype(np.float32)
+    fig = sn.pl.perturbation(fitted, top_k=2, show=False)
+    assert "g0" not in [ax.get_title() for ax in fig.axes]
+    _rendered(sn.pl.perturbation(fitted, kind="heatmap", show=False))
+    _rendered(sn.pl.perturbation_embedding(fitted, show=False))
+    sn.tl.regularization_path(fitted, time_key="time", lineage_key="lineage", lambdas=[1e-3, 1e-2], hidden=(8,),
+                              n_bins=10, epochs_per_lambda=2, device="cpu", progress_bar=False)
+    fig = sn.pl.regularization_path(fitted, show=False)
+    _rendered(fig)
+    assert "lambda_path" in fig.axes[1].get_xlabel()

@@ -210,8 +210,9 @@ def regularization_path(
 ) -> Figure | None:
     """Plot validation error and sparsity along a path of regularisation strengths λ.
 
-    Reads the table stored in ``adata.uns[key]`` (``lambdas``, ``train_mse``, ``val_mse``, ``feature_sparsity``,
-    ``weight_sparsity``, ``recommended``, ``method``). Top: training and validation MSE; bottom: feature and weight
+    Reads the table :func:`sparsenode.tl.regularization_path` stores in ``adata.uns[key]`` (``lambdas``,
+    ``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity``, ``recommended``, ``method``,
+    ``lambda_name``). Top: training and validation MSE; bottom: feature and weight
     sparsity; λ on a log axis (symmetric-log when the path includes λ = 0), the recommended λ marked in both.
 
     Parameters
@@ -300,7 +301,8 @@ def regularization_path(
     ax_mse.set_ylabel("MSE")
     ax_sp.set_ylabel("sparsity")
     ax_sp.set_ylim(-0.03, 1.03)
-    ax_sp.set_xlabel("λ (regularisation strength)")
+    name = table.get("lambda_name")
+    ax_sp.set_xlabel(f"λ ({name})" if name is not None else "λ (regularisation strength)")
     for ax in (ax_mse, ax_sp):
         ax.grid(alpha=0.25, lw=0.5)
         ax.legend(fontsize=8, frameon=False)

@@ -34,13 +34,20 @@ def _get_perturbation(adata: AnnData, key: str) -> dict:
     if not isinstance(adata, AnnData):
         raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
     if key not in adata.uns or not isinstance(adata.uns[key], dict):
-        raise KeyError(f"no perturbation results in adata.uns[{key!r}]; {PERTURB_HINT.format(key=key)}")
+        found = _available(adata)
+        here = f" (perturbation results here: {found}; pass key=...)" if found else ""
+        raise KeyError(f"no perturbation results in adata.uns[{key!r}]{here}; {PERTURB_HINT.format(key=key)}")
     res = adata.uns[key]
     missing = [f for f in _FIELDS if f not in res]
     if missing:
         raise KeyError(f"adata.uns[{key!r}] is not a perturbation result (missing {missing}); "
                        f"{PERTURB_HINT.format(key=key)}")
     return res
+
+
+def _available(adata: AnnData) -> list[str]:
+    """Return the keys of ``adata.uns`` that hold perturbation results."""
+    return [k for k, v in adata.uns.items() if isinstance(v, dict) and "delta" in v and "wildtype" in v]
 
 
 def _describe(res: dict) -> str:
@@ -81,7 +88,9 @@ def perturbation(
 ) -> Axes | Figure | None:
     """Wild-type against perturbed trajectories of a simulated knockout or overexpression.
 
-    Reads ``adata.uns[key]`` written by the perturbation tool. ``kind="lines"``: one panel per gene, wild type
+    Reads ``adata.uns[key]`` written by :func:`sparsenode.tl.simulate_perturbation` (or
+    :func:`~sparsenode.tl.simulate_knockout`; their default key is ``f"{fit_key}_{mode}_{genes}"``, so pass
+    ``key=...`` or simulate with ``key_added="perturbation"``). ``kind="lines"``: one panel per gene, wild type
     solid and perturbed dashed, one colour per lineage, against pseudotime. ``kind="heatmap"``: one panel per
     lineage, genes x pseudotime coloured by ``delta = perturbed - wild type`` on a diverging scale centred on zero
     (shared by all panels), genes ordered by their end-state effect.
@@ -238,8 +247,10 @@ def perturbation_embedding(
 ) -> Axes | None:
     """Cells in an embedding coloured by the simulated perturbation effect ``adata.obs[f"{key}_effect"]``.
 
-    A thin wrapper around :func:`scanpy.pl.embedding`. Signed effects get a diverging colormap centred on zero,
-    non-negative ones a sequential one; cells outside the model (NaN) are drawn in light grey underneath.
+    The effect is written by :func:`sparsenode.tl.simulate_perturbation` (the size of the change at each cell's
+    pseudotime in its lineage). A thin wrapper around :func:`scanpy.pl.embedding`: signed effects get a diverging
+    colormap centred on zero, non-negative ones a sequential one; cells outside the model (NaN) are drawn in light
+    grey underneath.
 
     Parameters
     ----------
@@ -284,7 +295,9 @@ def perturbation_embedding(
 
     col = f"{key}_effect"
     if col not in adata.obs:
-        raise KeyError(f"no column {col!r} in adata.obs; {PERTURB_HINT.format(key=key)}")
+        found = _available(adata)
+        here = f" (perturbation results here: {found}; pass key=...)" if found else ""
+        raise KeyError(f"no column {col!r} in adata.obs{here}; {PERTURB_HINT.format(key=key)}")
     obsm_key = basis if basis in adata.obsm else f"X_{basis}"
     if obsm_key not in adata.obsm:
         raise KeyError(f"no embedding adata.obsm[{f'X_{basis}'!r}]; compute it first, e.g. sc.tl.{basis}(adata), or "

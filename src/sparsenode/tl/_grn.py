@@ -15,14 +15,14 @@ logger = logging.getLogger(__name__)
 MODES = ("combined", "jacobian", "structure")
 
 
-def signed_network(model: SparseNODE, *, mode: str = "combined", states: str = "data",
+def signed_network(model: SparseNODE, *, mode: str = "structure", states: str = "data",
                    threshold: float = 1e-3) -> dict[str, np.ndarray]:
     """Signed network of a fitted model, ``[source, target]``, and the pieces it is made of.
 
-    ``mode="jacobian"``: weight = sign of the mean Jacobian ``d f_target / d x_source`` along the trajectory times
-    its mean absolute value. ``"structure"``: the structural adjacency with the Jacobian's sign. ``"combined"``
-    (default): the Jacobian weight where the structural adjacency is non-zero (relative to its largest entry above
-    ``threshold``), zero elsewhere.
+    ``mode="structure"`` (default): the method's structural adjacency (PathReg/L0: the gate product ``A_z``) with
+    the sign of the mean Jacobian. ``"jacobian"``: weight = sign of the mean Jacobian ``d f_target / d x_source``
+    along the trajectory times its mean absolute value. ``"combined"``: the Jacobian weight where the structural
+    adjacency is non-zero (relative to its largest entry above ``threshold``), zero elsewhere.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -47,7 +47,7 @@ def infer_grn(
     adata: AnnData,
     *,
     key: str = K.PATHREG,
-    mode: str = "combined",
+    mode: str = "structure",
     states: str = "data",
     threshold: float = 1e-3,
     key_added: str | None = None,
@@ -55,10 +55,17 @@ def infer_grn(
 ) -> AnnData | None:
     """Infer the signed gene regulatory network of a fitted model and store it in ``adata``.
 
-    Sign and strength come from the vector field's Jacobian ``J[target, source] = d f_target / d x_source``
-    averaged along the trajectory (sign of the mean, strength = mean absolute value), masked by the structural
-    input-output adjacency of the method (``mode="combined"``, default), or not masked (``"jacobian"``), or the
-    adjacency itself with the Jacobian's sign (``"structure"``).
+    The sign of every edge comes from the vector field's Jacobian ``J[target, source] = d f_target / d x_source``
+    averaged along the trajectory. Its strength is, by ``mode``:
+
+    - ``"structure"`` (default): the method's structural input-output adjacency (PathReg and L0: the test-time
+      gate product ``A_z``; C-NODE/node: ``|W_{L+1}|...|W_1|``; group lasso: group norms; LassoNet: ``|S|`` plus
+      first-layer norms), zero where the method pruned the edge;
+    - ``"jacobian"``: the mean absolute Jacobian along the trajectory, unmasked;
+    - ``"combined"``: the mean absolute Jacobian, masked by the structural adjacency.
+
+    ``"structure"`` is the default because it ranked true edges best for PathReg in our measurements (toy_grn,
+    10 genes, seeds 0-3: median AUPRC ratio 2.07 against 1.07 for ``"combined"``; see the changelog).
 
     Parameters
     ----------
