@@ -19,10 +19,10 @@ demo: install
 	$(PY) -m sparsenode.demo --output demo_output
 
 test: install
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" --doctest-modules tests src/sparsenode $(PYTEST_ARGS)
 
 test-all: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --doctest-modules tests src/sparsenode $(PYTEST_ARGS)
 
 test-gpu: install
 	$(PY) -m pytest -m gpu $(PYTEST_ARGS)

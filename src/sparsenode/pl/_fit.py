@@ -287,7 +287,8 @@ def regularization_path(
     elif positive.size:
         ax_sp.set_xscale("symlog", linthresh=float(positive.min()))
     mse = np.concatenate([column(c) for c in ("train_mse", "val_mse") if c in table])
-    if mse.size and np.all(mse[np.isfinite(mse)] > 0):
+    mse = mse[np.isfinite(mse)]
+    if mse.size and mse.min() > 0 and mse.max() / mse.min() > 10:  # log only where it spans a decade
         ax_mse.set_yscale("log")
     rec = table.get("recommended")
     if rec is not None and np.isfinite(float(rec)):

@@ -267,7 +267,7 @@ def simulate_knockout(adata: AnnData, genes, **kwargs) -> AnnData | None:
     >>> adata = sn.datasets.krumsiek11()
     >>> sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=5, progress_bar=False)
     >>> sn.tl.simulate_knockout(adata, ["Gata1", "Pu.1"], key_added="double_ko")
-    >>> list(adata.uns["double_ko"]["params"]["genes"])
+    >>> adata.uns["double_ko"]["params"]["genes"].tolist()
     ['Gata1', 'Pu.1']
     """
     if "mode" in kwargs:
