@@ -304,3 +304,24 @@ def test_regularization_path_records_and_recommends(toy):
     assert r["val_mse"][r["lambdas"].tolist().index(r["recommended"])] <= best * 1.1 + 1e-12
     with pytest.raises(ValueError, match="no regularisation strength"):
         sn.tl.regularization_path(toy, method="node", time_key="time")
+
+
+@pytest.mark.parametrize(
+    "method", ["node", "l0", "cnode", "grouplasso", "lassonet_inner", "lassonet_outer", "pathreg"]
+)
+def test_every_method_fits_writes_the_same_structure_and_round_trips(toy, tmp_path, method):
+    sn.tl.fit_node(toy, method=method, time_key="time", lineage_key="lineage", **FAST)
+    res = toy.uns[method]
+    assert set(res) >= {"params", "var_names", "adjacency", "state_dict", "history", "trajectories", "metrics"}
+    assert res["adjacency"].shape == (6, 6) and np.isfinite(res["adjacency"]).all()
+    sn.tl.infer_grn(toy, key=method)
+    toy.write_h5ad(tmp_path / "m.h5ad")
+    back = read_h5ad(tmp_path / "m.h5ad")
+    np.testing.assert_array_equal(sn.SparseNODE.from_adata(back, key=method, device="cpu").predict(),
+                                  sn.SparseNODE.from_adata(toy, key=method, device="cpu").predict())
+
+
+def test_krumsiek11_fits_with_every_method_shape():
+    adata = sn.datasets.krumsiek11()
+    sn.tl.fit_node(adata, method="grouplasso", time_key="time", lineage_key="lineage", **FAST)
+    assert adata.uns["grouplasso"]["trajectories"]["values"].shape == (4, 12, 11)
