@@ -10,8 +10,9 @@ import sparsenode as sn
 @pytest.fixture(scope="module")
 def _fitted_toy():
     adata = sn.datasets.toy_grn(n_genes=6, n_cells=400, seed=2)
-    sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=30, hidden=(16, 16), n_bins=15,
-                      progress_bar=False)
+    sn.tl.fit_pathreg(
+        adata, time_key="time", lineage_key="lineage", max_epochs=30, hidden=(16, 16), n_bins=15, progress_bar=False
+    )
     return adata
 
 
@@ -89,8 +90,16 @@ def test_bad_input(toy, call, exc, match):
 
 def test_gene_not_modelled(toy):
     sub = toy.copy()
-    sn.tl.fit_pathreg(sub, time_key="time", lineage_key="lineage", genes=["g0", "g1", "g2"], max_epochs=2,
-                      n_bins=10, progress_bar=False, key_added="small")
+    sn.tl.fit_pathreg(
+        sub,
+        time_key="time",
+        lineage_key="lineage",
+        genes=["g0", "g1", "g2"],
+        max_epochs=2,
+        n_bins=10,
+        progress_bar=False,
+        key_added="small",
+    )
     with pytest.raises(KeyError, match="not modelled"):
         sn.tl.simulate_knockout(sub, "g4", key="small")
 
@@ -125,8 +134,9 @@ def test_interrupt_keeps_best_model_and_writes_nothing_partial(monkeypatch):
 
     monkeypatch.setattr(_trainer, "_segment_mse", interrupting)
     with pytest.warns(RuntimeWarning, match="interrupted"):
-        sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=50, hidden=(8,), n_bins=10,
-                          progress_bar=False)
+        sn.tl.fit_pathreg(
+            adata, time_key="time", lineage_key="lineage", max_epochs=50, hidden=(8,), n_bins=10, progress_bar=False
+        )
     res = adata.uns["pathreg"]
     assert res["history"]["stopped"] == "interrupted"
     assert len(res["history"]["loss"]) < 50

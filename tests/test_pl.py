@@ -24,8 +24,16 @@ KNOCKED = "g0"
 @pytest.fixture(scope="module")
 def _fitted():
     adata = sn.datasets.toy_grn(n_genes=8, n_cells=240, seed=0)
-    sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=3, hidden=(8,), n_bins=10,
-                      progress_bar=False, device="cpu")
+    sn.tl.fit_pathreg(
+        adata,
+        time_key="time",
+        lineage_key="lineage",
+        max_epochs=3,
+        hidden=(8,),
+        n_bins=10,
+        progress_bar=False,
+        device="cpu",
+    )
     sn.tl.infer_grn(adata)
     return adata
 
@@ -356,8 +364,16 @@ def test_plots_do_not_write(perturbed, path):
 
 
 def test_public_api():
-    assert set(sn.pl.__all__) == {"adjacency", "perturbation", "perturbation_embedding", "regularization_path",
-                                  "regulatory_graph", "skeleton", "trajectory_fit", "training_history"}
+    assert set(sn.pl.__all__) == {
+        "adjacency",
+        "perturbation",
+        "perturbation_embedding",
+        "regularization_path",
+        "regulatory_graph",
+        "skeleton",
+        "trajectory_fit",
+        "training_history",
+    }
 
 
 def test_plots_read_what_the_tools_write(fitted):
@@ -367,8 +383,17 @@ def test_plots_read_what_the_tools_write(fitted):
     assert "g0" not in [ax.get_title() for ax in fig.axes]
     _rendered(sn.pl.perturbation(fitted, kind="heatmap", show=False))
     _rendered(sn.pl.perturbation_embedding(fitted, show=False))
-    sn.tl.regularization_path(fitted, time_key="time", lineage_key="lineage", lambdas=[1e-3, 1e-2], hidden=(8,),
-                              n_bins=10, epochs_per_lambda=2, device="cpu", progress_bar=False)
+    sn.tl.regularization_path(
+        fitted,
+        time_key="time",
+        lineage_key="lineage",
+        lambdas=[1e-3, 1e-2],
+        hidden=(8,),
+        n_bins=10,
+        epochs_per_lambda=2,
+        device="cpu",
+        progress_bar=False,
+    )
     fig = sn.pl.regularization_path(fitted, show=False)
     _rendered(fig)
     assert "lambda_path" in fig.axes[1].get_xlabel()

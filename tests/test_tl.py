@@ -106,8 +106,9 @@ def test_sparse_and_dense_input_give_the_same_fit(toy):
     s.X = sp.csr_matrix(s.X)
     _fit(toy)
     _fit(s)
-    np.testing.assert_allclose(s.uns["pathreg"]["trajectories"]["values"],
-                               toy.uns["pathreg"]["trajectories"]["values"], atol=1e-6)
+    np.testing.assert_allclose(
+        s.uns["pathreg"]["trajectories"]["values"], toy.uns["pathreg"]["trajectories"]["values"], atol=1e-6
+    )
     np.testing.assert_allclose(s.uns["pathreg"]["adjacency"], toy.uns["pathreg"]["adjacency"], atol=1e-5)
 
 
@@ -263,9 +264,21 @@ def test_linear_ode_sparse_matrix_is_recovered():
     adata = AnnData(np.asarray(cells, dtype=np.float32), obs=pd.DataFrame({"time": times, "lineage": lins}))
     adata.obs["lineage"] = adata.obs["lineage"].astype("category")
     adata.var_names = ["x0", "x1", "x2", "x3"]
-    sn.tl.fit_node(adata, method="node", time_key="time", lineage_key="lineage", n_bins=20, hidden=(16,),
-                   activation="tanh", scaling="none", max_epochs=250, lr=2e-2, segment_bins=4, progress_bar=False,
-                   seed=0)
+    sn.tl.fit_node(
+        adata,
+        method="node",
+        time_key="time",
+        lineage_key="lineage",
+        n_bins=20,
+        hidden=(16,),
+        activation="tanh",
+        scaling="none",
+        max_epochs=250,
+        lr=2e-2,
+        segment_bins=4,
+        progress_bar=False,
+        seed=0,
+    )
     sn.tl.infer_grn(adata, key="node", mode="jacobian")
     mean_j = adata.uns["node"]["grn"]["mean_jacobian"]  # [source, target], per unit of normalised time
     est = mean_j.T / 3.0  # back to A[target, source] on the original time axis
@@ -282,7 +295,9 @@ def test_gpu_fit_agrees_with_cpu(toy):
     cpu, gpu = toy.copy(), toy.copy()
     _fit(cpu, device="cpu", max_epochs=3)
     _fit(gpu, device="cuda", max_epochs=3)
-    np.testing.assert_allclose(gpu.uns["pathreg"]["trajectories"]["values"], cpu.uns["pathreg"]["trajectories"]["values"])
+    np.testing.assert_allclose(
+        gpu.uns["pathreg"]["trajectories"]["values"], cpu.uns["pathreg"]["trajectories"]["values"]
+    )
     m = sn.SparseNODE.from_adata(gpu, device="cuda")
     assert next(m.field.parameters()).is_cuda
     assert np.isfinite(gpu.uns["pathreg"]["adjacency"]).all()
@@ -293,8 +308,16 @@ def test_gpu_fit_agrees_with_cpu(toy):
 
 
 def test_regularization_path_records_and_recommends(toy):
-    sn.tl.regularization_path(toy, time_key="time", lineage_key="lineage", lambdas=[1e-2, 1e-4, 1e-1],
-                              epochs_per_lambda=3, hidden=(8, 8), n_bins=12, progress_bar=False)
+    sn.tl.regularization_path(
+        toy,
+        time_key="time",
+        lineage_key="lineage",
+        lambdas=[1e-2, 1e-4, 1e-1],
+        epochs_per_lambda=3,
+        hidden=(8, 8),
+        n_bins=12,
+        progress_bar=False,
+    )
     r = toy.uns["regularization_path"]
     assert r["lambdas"].tolist() == [1e-4, 1e-2, 1e-1]
     for k in ("train_mse", "val_mse", "feature_sparsity", "weight_sparsity"):
@@ -306,9 +329,7 @@ def test_regularization_path_records_and_recommends(toy):
         sn.tl.regularization_path(toy, method="node", time_key="time")
 
 
-@pytest.mark.parametrize(
-    "method", ["node", "l0", "cnode", "grouplasso", "lassonet_inner", "lassonet_outer", "pathreg"]
-)
+@pytest.mark.parametrize("method", ["node", "l0", "cnode", "grouplasso", "lassonet_inner", "lassonet_outer", "pathreg"])
 def test_every_method_fits_writes_the_same_structure_and_round_trips(toy, tmp_path, method):
     sn.tl.fit_node(toy, method=method, time_key="time", lineage_key="lineage", **FAST)
     res = toy.uns[method]
@@ -317,8 +338,10 @@ def test_every_method_fits_writes_the_same_structure_and_round_trips(toy, tmp_pa
     sn.tl.infer_grn(toy, key=method)
     toy.write_h5ad(tmp_path / "m.h5ad")
     back = read_h5ad(tmp_path / "m.h5ad")
-    np.testing.assert_array_equal(sn.SparseNODE.from_adata(back, key=method, device="cpu").predict(),
-                                  sn.SparseNODE.from_adata(toy, key=method, device="cpu").predict())
+    np.testing.assert_array_equal(
+        sn.SparseNODE.from_adata(back, key=method, device="cpu").predict(),
+        sn.SparseNODE.from_adata(toy, key=method, device="cpu").predict(),
+    )
 
 
 def test_krumsiek11_fits_with_every_method_shape():

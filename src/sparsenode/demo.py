@@ -31,15 +31,25 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     adata = sn.datasets.krumsiek11()
-    print(f"krumsiek11: {adata.n_obs} cells x {adata.n_vars} genes, lineages {list(adata.obs['lineage'].cat.categories)}")
+    print(
+        f"krumsiek11: {adata.n_obs} cells x {adata.n_vars} genes, lineages {list(adata.obs['lineage'].cat.categories)}"
+    )
     t0 = time.perf_counter()
-    sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", seed=args.seed, device=args.device,
-                      progress_bar=sys.stderr.isatty())
+    sn.tl.fit_pathreg(
+        adata,
+        time_key="time",
+        lineage_key="lineage",
+        seed=args.seed,
+        device=args.device,
+        progress_bar=sys.stderr.isatty(),
+    )
     sn.tl.infer_grn(adata, key="pathreg")
     seconds = time.perf_counter() - t0
     metrics = adata.uns["pathreg"]["metrics"]
-    print(f"fitted PathReg in {seconds:.1f} s: train MSE {metrics['train_mse']:.4f}, "
-          f"validation MSE {metrics['val_mse']:.4f}, feature sparsity {metrics['feature_sparsity']:.2f}")
+    print(
+        f"fitted PathReg in {seconds:.1f} s: train MSE {metrics['train_mse']:.4f}, "
+        f"validation MSE {metrics['val_mse']:.4f}, feature sparsity {metrics['feature_sparsity']:.2f}"
+    )
 
     edges = sn.get.grn(adata, key="pathreg")
     truth = adata.uns["true_network"]
@@ -54,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     ours = sn.bm.score(edges, truth, genes=genes)
     corr = sn.bm.pearson_grn(adata)
     base = sn.bm.score(corr, truth, genes=genes)
-    print(f"\nagainst the true network ({ours['n_true_edges']} edges without self-loops, "
-          f"density {ours['density']:.3f}):")
+    print(
+        f"\nagainst the true network ({ours['n_true_edges']} edges without self-loops, density {ours['density']:.3f}):"
+    )
     print(f"  {'method':<22}{'AUROC':>8}{'AUPRC':>8}{'AUPRC ratio':>13}")
     for name, s in (("PathReg (sparsenode)", ours), ("|Pearson correlation|", base)):
         print(f"  {name:<22}{s['auroc']:>8.3f}{s['auprc']:>8.3f}{s['auprc_ratio']:>13.2f}")

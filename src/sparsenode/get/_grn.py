@@ -50,11 +50,13 @@ def grn(
     if key in adata.uns and isinstance(adata.uns[key], dict) and "grn" in adata.uns[key]:
         varp_key = str(adata.uns[key]["grn"].get("varp_key", varp_key))
     if varp_key not in adata.varp:
-        hint = (f"run sn.tl.infer_grn(adata, key={key!r}) first" if key in adata.uns
-                else f"no fit under adata.uns[{key!r}]; run sn.tl.fit_pathreg(adata, ...) and sn.tl.infer_grn(adata)")
+        hint = (
+            f"run sn.tl.infer_grn(adata, key={key!r}) first"
+            if key in adata.uns
+            else f"no fit under adata.uns[{key!r}]; run sn.tl.fit_pathreg(adata, ...) and sn.tl.infer_grn(adata)"
+        )
         raise KeyError(f"no network adata.varp[{varp_key!r}]; {hint}")
-    w = np.asarray(adata.varp[varp_key].todense() if hasattr(adata.varp[varp_key], "todense")
-                   else adata.varp[varp_key])
+    w = np.asarray(adata.varp[varp_key].todense() if hasattr(adata.varp[varp_key], "todense") else adata.varp[varp_key])
     src, tgt = np.nonzero(np.abs(w) > min_abs_weight)
     keep = (src != tgt) | self_loops
     src, tgt = src[keep], tgt[keep]

@@ -33,20 +33,24 @@ def perturbation(adata: AnnData, key: str) -> pd.DataFrame:
     """
     if key not in adata.uns or not isinstance(adata.uns[key], dict) or "wildtype" not in adata.uns[key]:
         found = [k for k, v in adata.uns.items() if isinstance(v, dict) and "wildtype" in v]
-        raise KeyError(f"no perturbation result under adata.uns[{key!r}] (found: {found or 'none'}); run "
-                       "sn.tl.simulate_perturbation(adata, genes, key_added=...) first")
+        raise KeyError(
+            f"no perturbation result under adata.uns[{key!r}] (found: {found or 'none'}); run "
+            "sn.tl.simulate_perturbation(adata, genes, key_added=...) first"
+        )
     r = adata.uns[key]
     lin = np.asarray(r["lineages"]).astype(str)
     genes = np.asarray(r["var_names"]).astype(str)
     t = np.asarray(r["pseudotime"])
     n_l, n_t, n_g = np.shape(r["wildtype"])
     idx = np.indices((n_l, n_t, n_g)).reshape(3, -1)
-    return pd.DataFrame({
-        "lineage": lin[idx[0]],
-        "gene": genes[idx[2]],
-        "time": t[idx[1]],
-        "wildtype": np.asarray(r["wildtype"]).ravel(),
-        "perturbed": np.asarray(r["perturbed"]).ravel(),
-        "delta": np.asarray(r["delta"]).ravel(),
-        "log_fold_change": np.asarray(r["log_fold_change"]).ravel(),
-    })
+    return pd.DataFrame(
+        {
+            "lineage": lin[idx[0]],
+            "gene": genes[idx[2]],
+            "time": t[idx[1]],
+            "wildtype": np.asarray(r["wildtype"]).ravel(),
+            "perturbed": np.asarray(r["perturbed"]).ravel(),
+            "delta": np.asarray(r["delta"]).ravel(),
+            "log_fold_change": np.asarray(r["log_fold_change"]).ravel(),
+        }
+    )

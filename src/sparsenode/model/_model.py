@@ -11,7 +11,7 @@ import torch
 
 from .. import _keys as K
 from .._utils import resolve_device, seeded, to_numpy
-from ..module import ClampedField, build_field, get_method, jacobian, make_field
+from ..module import ClampedField, get_method, jacobian, make_field
 from ..pp._trajectories import Trajectories
 from ..train import TrainConfig, feature_sparsity, solve, train
 
@@ -157,8 +157,10 @@ class SparseNODE:
 
     def __repr__(self) -> str:
         fitted = "fitted" if self.history else "not fitted"
-        return (f"SparseNODE(method={self.method.name!r}, genes={self.n_genes}, hidden={self.hidden}, "
-                f"members={self.n_members}, {fitted})")
+        return (
+            f"SparseNODE(method={self.method.name!r}, genes={self.n_genes}, hidden={self.hidden}, "
+            f"members={self.n_members}, {fitted})"
+        )
 
     def fit(
         self,
@@ -229,8 +231,11 @@ class SparseNODE:
                 zero = sum(float((z == 0).sum()) for z in zs)
                 total = sum(z.numel() for z in zs)
                 return zero / total
-            ws = [p for n, p in f.named_parameters() if n.startswith(("weights", "first", "blocks", "last", "skip"))
-                  and "bias" not in n]
+            ws = [
+                p
+                for n, p in f.named_parameters()
+                if n.startswith(("weights", "first", "blocks", "last", "skip")) and "bias" not in n
+            ]
             zero = sum(float((w.abs() <= 1e-8).sum()) for w in ws)
             return zero / max(sum(w.numel() for w in ws), 1)
 
@@ -343,7 +348,11 @@ class SparseNODE:
         if clamp:
             clamp_mask, clamp_values = self.clamp_arrays(clamp, x0.shape[0])
         if clamp_mask is not None:
-            if clamp_values is None or np.shape(clamp_mask) != tuple(x0.shape) or np.shape(clamp_values) != tuple(x0.shape):
+            if (
+                clamp_values is None
+                or np.shape(clamp_mask) != tuple(x0.shape)
+                or np.shape(clamp_values) != tuple(x0.shape)
+            ):
                 raise ValueError("clamp_mask and clamp_values must both have the shape of x0 (batch, genes)")
             fn = ClampedField(field, self._tensor(clamp_mask).unsqueeze(0), self._tensor(clamp_values).unsqueeze(0))
             y0 = fn.clamp(y0)
@@ -427,8 +436,18 @@ class SparseNODE:
             seed=int(cfg["seed"]),
             device=device,
         )
-        train_cfg = {k: (None if (isinstance(v, (int, float)) and v == -1 and k in ("patience", "segment_bins",
-                     "step_size", "grad_clip")) else v) for k, v in dict(cfg.get("train", {})).items()}
+        train_cfg = {
+            k: (
+                None
+                if (
+                    isinstance(v, (int, float))
+                    and v == -1
+                    and k in ("patience", "segment_bins", "step_size", "grad_clip")
+                )
+                else v
+            )
+            for k, v in dict(cfg.get("train", {})).items()
+        }
         model.train_config = TrainConfig(**{k: (v.item() if hasattr(v, "item") else v) for k, v in train_cfg.items()})
         return model
 
@@ -480,11 +499,15 @@ class SparseNODE:
         path.mkdir(parents=True, exist_ok=True)
         payload = {"state_dict": {k: v.detach().cpu() for k, v in self.field.state_dict().items()}}
         if self.trajectories is not None:
-            payload["trajectories"] = {k: torch.as_tensor(np.asarray(v).astype(np.float32) if k != "lineages"
-                                                          else np.zeros(0, np.float32))
-                                       for k, v in self.trajectories.to_dict().items()}
-        meta = {"var_names": self.var_names, "config": self.config(),
-                "lineages": list(self.trajectories.lineages) if self.trajectories is not None else []}
+            payload["trajectories"] = {
+                k: torch.as_tensor(np.asarray(v).astype(np.float32) if k != "lineages" else np.zeros(0, np.float32))
+                for k, v in self.trajectories.to_dict().items()
+            }
+        meta = {
+            "var_names": self.var_names,
+            "config": self.config(),
+            "lineages": list(self.trajectories.lineages) if self.trajectories is not None else [],
+        }
         tmp_pt, tmp_js = path / "model.pt.tmp", path / "config.json.tmp"
         torch.save(payload, tmp_pt)
         tmp_js.write_text(json.dumps(meta, indent=2, default=float))

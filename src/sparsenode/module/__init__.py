@@ -7,8 +7,8 @@ from ._methods import METHODS, Method, abs_product, gate_product, get_method, ma
 
 __all__ = [
     "ACTIVATIONS",
-    "ClampedField",
     "METHODS",
+    "ClampedField",
     "GroupedMLPField",
     "MLPField",
     "Method",

@@ -7,6 +7,7 @@ Gates, when present, are drawn once per solve: call :meth:`VectorField.prepare` 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -162,7 +163,7 @@ class MLPField(VectorField):
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         self.log_alpha = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        for fan_in, fan_out in itertools.pairwise(sizes):
             self.weights.append(nn.Parameter(_uniform((n_members, fan_out, fan_in), fan_in, gen)))
             self.biases.append(nn.Parameter(_uniform((n_members, fan_out), fan_in, gen)))
             if gates == "weight":

@@ -44,8 +44,10 @@ def _cnode_penalty(field: MLPField) -> torch.Tensor:
 
 
 def _pathreg_penalty(field: MLPField, lambdas: dict) -> torch.Tensor:
-    pen = lambdas["lambda_path"] * gate_product(field.gate_probabilities()).sum(dim=(1, 2)) / (
-        _path_norm(field) * field.n_genes**2
+    pen = (
+        lambdas["lambda_path"]
+        * gate_product(field.gate_probabilities()).sum(dim=(1, 2))
+        / (_path_norm(field) * field.n_genes**2)
     )
     if lambdas.get("lambda_weight", 0.0):
         pen = pen + lambdas["lambda_weight"] * _cnode_penalty(field)

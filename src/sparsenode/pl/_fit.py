@@ -115,18 +115,28 @@ def trajectory_fit(
         for lin in lineages:
             li = all_lineages.index(lin)
             m = mask[li]
-            ax.scatter(pseudotime[m], values[li, m, g], s=size[li, m], color=colors[lin], alpha=0.55,
-                       edgecolor="none", zorder=2)
+            ax.scatter(
+                pseudotime[m],
+                values[li, m, g],
+                s=size[li, m],
+                color=colors[lin],
+                alpha=0.55,
+                edgecolor="none",
+                zorder=2,
+            )
             s = starts[li]
             ax.plot(pseudotime[s:], pred[li, s:, g], color=colors[lin], lw=2, zorder=3)
         ax.set_title(gene)
         ax.set_xlabel("pseudotime")
         ax.set_ylabel("scaled expression" if scaled else "expression")
         ax.grid(alpha=0.25, lw=0.5)
-    handles = [Line2D([], [], color=colors[lin], lw=2, marker="o", markersize=5, alpha=0.9, label=lin)
-               for lin in lineages]
-    handles += [Line2D([], [], ls="", marker="o", color="grey", alpha=0.6, label="observed (size ∝ cells in bin)"),
-                Line2D([], [], color="grey", lw=2, label="fitted ODE")]
+    handles = [
+        Line2D([], [], color=colors[lin], lw=2, marker="o", markersize=5, alpha=0.9, label=lin) for lin in lineages
+    ]
+    handles += [
+        Line2D([], [], ls="", marker="o", color="grey", alpha=0.6, label="observed (size ∝ cells in bin)"),
+        Line2D([], [], color="grey", lw=2, label="fitted ODE"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False, fontsize=8)
     fig.suptitle(f"{key}: observed bins and fitted trajectories")
     return finish(fig, show)
@@ -205,9 +215,7 @@ def training_history(adata: AnnData, *, key: str = K.PATHREG, show: bool | None 
     return finish(fig, show)
 
 
-def regularization_path(
-    adata: AnnData, *, key: str = "regularization_path", show: bool | None = None
-) -> Figure | None:
+def regularization_path(adata: AnnData, *, key: str = "regularization_path", show: bool | None = None) -> Figure | None:
     """Plot validation error and sparsity along a path of regularisation strengths λ.
 
     Reads the table :func:`sparsenode.tl.regularization_path` stores in ``adata.uns[key]`` (``lambdas``,
@@ -269,15 +277,20 @@ def regularization_path(
             raise ValueError(f"adata.uns[{key!r}][{name!r}] has {y.size} values for {lam.size} lambdas")
         return y[order]
 
-    fig, (ax_mse, ax_sp) = plt.subplots(2, 1, figsize=(6.0, 5.6), sharex=True, layout="constrained",
-                                        height_ratios=(3, 2))
-    for name, label, color, marker in (("train_mse", "training MSE", "#1b9e77", "s"),
-                                       ("val_mse", "validation MSE", "#d95f02", "o")):
+    fig, (ax_mse, ax_sp) = plt.subplots(
+        2, 1, figsize=(6.0, 5.6), sharex=True, layout="constrained", height_ratios=(3, 2)
+    )
+    for name, label, color, marker in (
+        ("train_mse", "training MSE", "#1b9e77", "s"),
+        ("val_mse", "validation MSE", "#d95f02", "o"),
+    ):
         y = column(name)
         if y is not None:
             ax_mse.plot(lam, y, color=color, marker=marker, ms=4, lw=1.5, label=label)
-    for name, label, color, marker in (("feature_sparsity", "feature sparsity", "#7570b3", "o"),
-                                       ("weight_sparsity", "weight sparsity", "#e7298a", "s")):
+    for name, label, color, marker in (
+        ("feature_sparsity", "feature sparsity", "#7570b3", "o"),
+        ("weight_sparsity", "weight sparsity", "#e7298a", "s"),
+    ):
         y = column(name)
         if y is not None:
             ax_sp.plot(lam, y, color=color, marker=marker, ms=4, lw=1.5, label=label)
@@ -294,8 +307,9 @@ def regularization_path(
     if rec is not None and np.isfinite(float(rec)):
         rec = float(rec)
         for ax in (ax_mse, ax_sp):
-            ax.axvline(rec, color="black", ls="--", lw=1.2, label=f"recommended λ = {rec:.3g}" if ax is ax_mse
-                       else None)
+            ax.axvline(
+                rec, color="black", ls="--", lw=1.2, label=f"recommended λ = {rec:.3g}" if ax is ax_mse else None
+            )
         val = column("val_mse")
         near = int(np.argmin(np.abs(lam - rec)))
         ax_mse.scatter([lam[near]], [val[near]], s=140, marker="*", color="black", zorder=4)

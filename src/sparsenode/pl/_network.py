@@ -30,8 +30,10 @@ def _varp_key(adata: AnnData, key: str) -> str:
     if isinstance(stored, dict) and isinstance(stored.get("grn"), dict):
         varp_key = str(stored["grn"].get("varp_key", varp_key))
     if varp_key not in adata.varp:
-        hint = GRN_HINT.format(key=key) if key in adata.uns else (
-            f"no fit under adata.uns[{key!r}]; run sn.tl.fit_pathreg(adata, ...) and sn.tl.infer_grn(adata)"
+        hint = (
+            GRN_HINT.format(key=key)
+            if key in adata.uns
+            else (f"no fit under adata.uns[{key!r}]; run sn.tl.fit_pathreg(adata, ...) and sn.tl.infer_grn(adata)")
         )
         raise KeyError(f"no network adata.varp[{varp_key!r}]; {hint}")
     return varp_key
@@ -338,8 +340,10 @@ def regulatory_graph(
     if top_k is not None:
         edges = edges.head(int(top_k))
     if edges.empty:
-        raise ValueError(f"the network of fit {key!r} has no edges to draw (with genes={genes!r}); "
-                         "refit with a weaker penalty or pass more genes")
+        raise ValueError(
+            f"the network of fit {key!r} has no edges to draw (with genes={genes!r}); "
+            "refit with a weaker penalty or pass more genes"
+        )
 
     graph = nx.DiGraph()
     for s, t, w in zip(edges["source"], edges["target"], edges["weight"], strict=True):
@@ -370,21 +374,39 @@ def regulatory_graph(
         act = w > 0
         style = "-|>,head_length=0.6,head_width=0.3" if act else "-[,widthB=0.7,lengthB=0.0"
         patch = FancyArrowPatch(
-            pos[s], pos[t], arrowstyle=style, connectionstyle=f"arc3,rad={rad}", mutation_scale=8 + 4 * rel,
-            linewidth=lw, color=ACTIVATION if act else REPRESSION, alpha=0.45 + 0.45 * rel,
-            shrinkA=np.sqrt(size_of[s]) / 2 + 1, shrinkB=np.sqrt(size_of[t]) / 2 + 2, zorder=1,
+            pos[s],
+            pos[t],
+            arrowstyle=style,
+            connectionstyle=f"arc3,rad={rad}",
+            mutation_scale=8 + 4 * rel,
+            linewidth=lw,
+            color=ACTIVATION if act else REPRESSION,
+            alpha=0.45 + 0.45 * rel,
+            shrinkA=np.sqrt(size_of[s]) / 2 + 1,
+            shrinkB=np.sqrt(size_of[t]) / 2 + 2,
+            zorder=1,
         )
         patch.set_gid("activation" if act else "repression")
         ax.add_patch(patch)
 
     # nodes
-    for flag, marker, face, edge, lw in ((False, "o", "#f2f2f2", "#636363", 0.9), (True, "D", "#d9d9d9", "#252525",
-                                                                                     1.8)):
+    for flag, marker, face, edge, lw in (
+        (False, "o", "#f2f2f2", "#636363", 0.9),
+        (True, "D", "#d9d9d9", "#252525", 1.8),
+    ):
         group = [v for v in nodes if is_reg[v] == flag]
         if group:
             xy = np.array([pos[v] for v in group])
-            ax.scatter(xy[:, 0], xy[:, 1], s=[size_of[v] * (0.8 if flag else 1.0) for v in group], marker=marker,
-                       facecolor=face, edgecolor=edge, linewidth=lw, zorder=2)
+            ax.scatter(
+                xy[:, 0],
+                xy[:, 1],
+                s=[size_of[v] * (0.8 if flag else 1.0) for v in group],
+                marker=marker,
+                facecolor=face,
+                edgecolor=edge,
+                linewidth=lw,
+                zorder=2,
+            )
 
     # labels: the best connected genes when crowded, above their node in a light box
     degree = {v: graph.degree(v) for v in nodes}
@@ -404,10 +426,19 @@ def regulatory_graph(
         offset = (r * np.cos(angle), r * np.sin(angle))
         ha = "left" if np.cos(angle) > 0.3 else ("right" if np.cos(angle) < -0.3 else "center")
         va = "bottom" if np.sin(angle) > 0.3 else ("top" if np.sin(angle) < -0.3 else "center")
-        texts.append(ax.annotate(
-            v, xy=pos[v], xytext=offset, textcoords="offset points", ha=ha, va=va, fontsize=fontsize, zorder=3,
-            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75},
-        ))
+        texts.append(
+            ax.annotate(
+                v,
+                xy=pos[v],
+                xytext=offset,
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=fontsize,
+                zorder=3,
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75},
+            )
+        )
 
     xy = np.array([pos[v] for v in nodes])
     lo, hi = xy.min(axis=0) - 0.1, xy.max(axis=0) + np.array([0.1, 0.14])
@@ -420,15 +451,34 @@ def regulatory_graph(
     handles = [
         Line2D([], [], color=ACTIVATION, lw=2, marker=">", markersize=6, label="activation (→)"),
         Line2D([], [], color=REPRESSION, lw=2, marker="|", markersize=8, markeredgewidth=2, label="repression (⊣)"),
-        Line2D([], [], ls="", marker="D", markersize=7, markerfacecolor="#d9d9d9", markeredgecolor="#252525",
-               markeredgewidth=1.8, label="regulator"),
-        Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="#f2f2f2", markeredgecolor="#636363",
-               label="target"),
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="D",
+            markersize=7,
+            markerfacecolor="#d9d9d9",
+            markeredgecolor="#252525",
+            markeredgewidth=1.8,
+            label="regulator",
+        ),
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            markersize=7,
+            markerfacecolor="#f2f2f2",
+            markeredgecolor="#636363",
+            label="target",
+        ),
     ]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False, fontsize=8)
     shown = f", {len(labelled)} of {n} genes labelled" if len(labelled) < n else ""
-    ax.set_title(f"{key}: {graph.number_of_edges()} strongest edges{shown}\n"
-                 "edge width ∝ |weight|, node size ∝ out-degree", fontsize=10)
+    ax.set_title(
+        f"{key}: {graph.number_of_edges()} strongest edges{shown}\nedge width ∝ |weight|, node size ∝ out-degree",
+        fontsize=10,
+    )
     return finish(ax, show)
 
 
@@ -498,17 +548,34 @@ def adjacency(
     vmax = symmetric_limit(frame.to_numpy())
     n = frame.shape[0]
     ticks = True if n <= 60 else "auto"
-    kw = {"cmap": cmap, "center": 0.0, "vmin": -vmax, "vmax": vmax, "xticklabels": ticks, "yticklabels": ticks,
-          "linewidths": 0.3 if n <= 30 else 0.0, "linecolor": "#f0f0f0"}
+    kw = {
+        "cmap": cmap,
+        "center": 0.0,
+        "vmin": -vmax,
+        "vmax": vmax,
+        "xticklabels": ticks,
+        "yticklabels": ticks,
+        "linewidths": 0.3 if n <= 30 else 0.0,
+        "linecolor": "#f0f0f0",
+    }
     title = f"{key}: signed network (source → target)"
     if cluster:
         if ax is not None:
             raise ValueError("a clustermap draws its own figure; pass ax=None, or cluster=False to draw into ax")
         side = min(4.0 + 0.28 * n, 16.0)
         can = n >= 2
-        grid = sns.clustermap(frame, row_cluster=can, col_cluster=can, method="average", metric="euclidean",
-                              figsize=(side + 1.2, side), dendrogram_ratio=0.12, cbar_pos=(0.02, 0.83, 0.03, 0.14),
-                              cbar_kws={"label": "weight"}, **kw)
+        grid = sns.clustermap(
+            frame,
+            row_cluster=can,
+            col_cluster=can,
+            method="average",
+            metric="euclidean",
+            figsize=(side + 1.2, side),
+            dendrogram_ratio=0.12,
+            cbar_pos=(0.02, 0.83, 0.03, 0.14),
+            cbar_kws={"label": "weight"},
+            **kw,
+        )
         grid.ax_heatmap.set_ylabel("regulator (source)")
         grid.ax_heatmap.set_xlabel("target")
         grid.ax_heatmap.tick_params(labelsize=8 if n <= 40 else 6)

@@ -40,8 +40,9 @@ def _get_perturbation(adata: AnnData, key: str) -> dict:
     res = adata.uns[key]
     missing = [f for f in _FIELDS if f not in res]
     if missing:
-        raise KeyError(f"adata.uns[{key!r}] is not a perturbation result (missing {missing}); "
-                       f"{PERTURB_HINT.format(key=key)}")
+        raise KeyError(
+            f"adata.uns[{key!r}] is not a perturbation result (missing {missing}); {PERTURB_HINT.format(key=key)}"
+        )
     return res
 
 
@@ -175,8 +176,11 @@ def perturbation(
     else:
         if ncols is None:
             ncols = 3 if kind == "lines" else min(n_panels, 4)
-        fig, axes = (panel_grid(n_panels, ncols) if kind == "lines"
-                     else panel_grid(n_panels, ncols, panel_size=(3.8, 1.0 + 0.26 * len(genes))))
+        fig, axes = (
+            panel_grid(n_panels, ncols)
+            if kind == "lines"
+            else panel_grid(n_panels, ncols, panel_size=(3.8, 1.0 + 0.26 * len(genes)))
+        )
     first_column = [i % max(int(ncols or 1), 1) == 0 for i in range(len(axes))]
 
     if kind == "lines":
@@ -192,13 +196,16 @@ def perturbation(
             a.set_ylabel("expression")
             a.grid(alpha=0.25, lw=0.5)
         handles = [Line2D([], [], color=colors[lin], lw=2, label=lin) for lin in lineages]
-        handles += [Line2D([], [], color="grey", lw=2, ls="-", label="wild type"),
-                    Line2D([], [], color="grey", lw=2, ls="--", label="perturbed")]
+        handles += [
+            Line2D([], [], color="grey", lw=2, ls="-", label="wild type"),
+            Line2D([], [], color="grey", lw=2, ls="--", label="perturbed"),
+        ]
         if len(axes) == 1:
             axes[0].legend(handles=handles, fontsize=7, frameon=False)
         else:
-            fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False,
-                       fontsize=8)
+            fig.legend(
+                handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False, fontsize=8
+            )
     else:
         delta = np.asarray(res["delta"], dtype=float)
         sub = delta[np.ix_(lin_idx, np.arange(delta.shape[1]), g_idx)]  # (L, T, genes)
@@ -210,8 +217,9 @@ def perturbation(
         norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
         mesh = None
         for a, lin, block, first in zip(axes, lineages, sub, first_column, strict=True):
-            mesh = a.pcolormesh(pseudotime, np.arange(len(genes)), block.T, cmap=DIVERGING, norm=norm,
-                                shading="nearest")
+            mesh = a.pcolormesh(
+                pseudotime, np.arange(len(genes)), block.T, cmap=DIVERGING, norm=norm, shading="nearest"
+            )
             a.set_yticks(np.arange(len(genes)), genes, fontsize=8 if len(genes) <= 30 else 6)
             a.invert_yaxis()
             a.set_title(lin)
@@ -300,8 +308,10 @@ def perturbation_embedding(
         raise KeyError(f"no column {col!r} in adata.obs{here}; {PERTURB_HINT.format(key=key)}")
     obsm_key = basis if basis in adata.obsm else f"X_{basis}"
     if obsm_key not in adata.obsm:
-        raise KeyError(f"no embedding adata.obsm[{f'X_{basis}'!r}]; compute it first, e.g. sc.tl.{basis}(adata), or "
-                       f"pass basis=... (available: {list(adata.obsm.keys()) or 'none'})")
+        raise KeyError(
+            f"no embedding adata.obsm[{f'X_{basis}'!r}]; compute it first, e.g. sc.tl.{basis}(adata), or "
+            f"pass basis=... (available: {list(adata.obsm.keys()) or 'none'})"
+        )
     effect = np.asarray(adata.obs[col], dtype=float)
     finite = effect[np.isfinite(effect)]
     if finite.size and finite.min() < 0:

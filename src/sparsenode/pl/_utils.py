@@ -21,8 +21,10 @@ DIVERGING = "RdBu_r"
 # the tl functions that write what each plot reads (named in the KeyErrors)
 FIT_HINT = "run sn.tl.fit_pathreg(adata, ...) or sn.tl.fit_node(adata, method=...) first"
 GRN_HINT = "run sn.tl.infer_grn(adata, key={key!r}) first"
-PERTURB_HINT = ("run sn.tl.simulate_perturbation(adata, genes, key_added={key!r}) or "
-                "sn.tl.simulate_knockout(adata, genes, key_added={key!r}) first")
+PERTURB_HINT = (
+    "run sn.tl.simulate_perturbation(adata, genes, key_added={key!r}) or "
+    "sn.tl.simulate_knockout(adata, genes, key_added={key!r}) first"
+)
 PATH_HINT = "run sn.tl.regularization_path(adata, ..., key_added={key!r}) first"
 
 _NON_INTERACTIVE = {"agg", "pdf", "pgf", "ps", "svg", "cairo", "template"}

@@ -156,7 +156,9 @@ def _membership(adata: AnnData, lineage_key: str | None, threshold: float) -> tu
         ok = codes >= 0
         memb[np.flatnonzero(ok), codes[ok]] = True
         if (~ok).any():
-            warnings.warn(f"{(~ok).sum()} cell(s) have no lineage in obs[{lineage_key!r}] and are left out", stacklevel=3)
+            warnings.warn(
+                f"{(~ok).sum()} cell(s) have no lineage in obs[{lineage_key!r}] and are left out", stacklevel=3
+            )
         return memb, names
     if lineage_key in adata.obsm:
         m = adata.obsm[lineage_key]
@@ -271,8 +273,7 @@ def bin_trajectories(
         raise ValueError(f"adata.obs[{time_key!r}] has no finite values; recompute the pseudotime")
     if (~finite).any():
         warnings.warn(
-            f"dropping {(~finite).sum()} cell(s) with NaN or infinite {time_key!r}; "
-            f"{finite.sum()} cell(s) remain",
+            f"dropping {(~finite).sum()} cell(s) with NaN or infinite {time_key!r}; {finite.sum()} cell(s) remain",
             stacklevel=2,
         )
     memb, names = _membership(adata, lineage_key, lineage_threshold)

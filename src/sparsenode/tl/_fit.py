@@ -27,7 +27,9 @@ def _regulator_list(prior, regulators) -> list[str] | None:
         regs |= {str(r) for r in ([regulators] if isinstance(regulators, str) else regulators)}
     if prior is not None:
         if not isinstance(prior, pd.DataFrame) or "source" not in prior.columns:
-            raise ValueError("prior must be a DataFrame with a 'source' column (and 'target'), e.g. sn.datasets.base_grn()")
+            raise ValueError(
+                "prior must be a DataFrame with a 'source' column (and 'target'), e.g. sn.datasets.base_grn()"
+            )
         regs |= set(prior["source"].astype(str))
     return sorted(regs)
 
@@ -197,8 +199,9 @@ def fit_node(
     # everything is computed: now write (nothing partial is ever left in adata)
     target = adata.copy() if copy else adata
     target.uns[key_added] = result
-    logger.info("added adata.uns[%r] (params, var_names, adjacency, state_dict, history, trajectories, metrics)",
-                key_added)
+    logger.info(
+        "added adata.uns[%r] (params, var_names, adjacency, state_dict, history, trajectories, metrics)", key_added
+    )
     return target if copy else None
 
 

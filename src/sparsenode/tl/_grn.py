@@ -15,8 +15,9 @@ logger = logging.getLogger(__name__)
 MODES = ("combined", "jacobian", "structure")
 
 
-def signed_network(model: SparseNODE, *, mode: str = "structure", states: str = "data",
-                   threshold: float = 1e-3) -> dict[str, np.ndarray]:
+def signed_network(
+    model: SparseNODE, *, mode: str = "structure", states: str = "data", threshold: float = 1e-3
+) -> dict[str, np.ndarray]:
     """Signed network of a fitted model, ``[source, target]``, and the pieces it is made of.
 
     ``mode="structure"`` (default): the method's structural adjacency (PathReg/L0: the gate product ``A_z``) with
@@ -109,7 +110,9 @@ def infer_grn(
     full = np.zeros((adata.n_vars, adata.n_vars), dtype=np.float32)
     idx = adata.var_names.get_indexer(model.var_names)
     if (idx < 0).any():
-        raise ValueError(f"the genes of fit {key!r} are not all in adata.var_names; was the AnnData subset after fitting?")
+        raise ValueError(
+            f"the genes of fit {key!r} are not all in adata.var_names; was the AnnData subset after fitting?"
+        )
     full[np.ix_(idx, idx)] = net["weight"]
     target = adata.copy() if copy else adata
     target.varp[varp_key] = full

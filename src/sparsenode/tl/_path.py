@@ -94,7 +94,9 @@ def regularization_path(
     """
     get_method(method)
     if method not in PATH_LAMBDA:
-        raise ValueError(f"method {method!r} has no regularisation strength to vary; choose one of {sorted(PATH_LAMBDA)}")
+        raise ValueError(
+            f"method {method!r} has no regularisation strength to vary; choose one of {sorted(PATH_LAMBDA)}"
+        )
     lams = np.sort(np.asarray(list(lambdas), dtype=np.float64))
     if lams.size == 0 or not np.all(np.isfinite(lams)) or np.any(lams < 0):
         raise ValueError("lambdas must be a non-empty list of finite non-negative numbers")
@@ -102,11 +104,11 @@ def regularization_path(
         raise ValueError(f"validation must be in (0, 0.9), got {validation}")
     progress_bar = settings.progress_bar if progress_bar is None else progress_bar
     name = PATH_LAMBDA[method]
-    traj = bin_trajectories(adata, time_key=time_key, lineage_key=lineage_key, genes=genes, layer=layer,
-                            n_bins=n_bins)
+    traj = bin_trajectories(adata, time_key=time_key, lineage_key=lineage_key, genes=genes, layer=layer, n_bins=n_bins)
     model = SparseNODE(traj.var_names, method=method, hidden=hidden, seed=seed, device=device)
-    config = TrainConfig(max_epochs=epochs_per_lambda, lr=lr, val_fraction=validation, segment_bins=segment_bins,
-                         patience=None)
+    config = TrainConfig(
+        max_epochs=epochs_per_lambda, lr=lr, val_fraction=validation, segment_bins=segment_bins, patience=None
+    )
     rows = {k: [] for k in ("train_mse", "val_mse", "feature_sparsity", "weight_sparsity")}
     for lam in lams:
         model.lambdas[name] = float(lam)
@@ -117,13 +119,19 @@ def regularization_path(
         rows["val_mse"].append(float(hist["val_mse"][best]))
         rows["feature_sparsity"].append(model.feature_sparsity())
         rows["weight_sparsity"].append(model.weight_sparsity())
-        logger.info("%s=%g: val MSE %.4g, feature sparsity %.2f", name, lam, rows["val_mse"][-1],
-                    rows["feature_sparsity"][-1])
+        logger.info(
+            "%s=%g: val MSE %.4g, feature sparsity %.2f", name, lam, rows["val_mse"][-1], rows["feature_sparsity"][-1]
+        )
     val = np.asarray(rows["val_mse"])
     ok = val <= val.min() * (1.0 + tolerance)
     recommended = float(lams[np.flatnonzero(ok).max()])
-    result = {"method": method, "lambda_name": name, "lambdas": lams, "recommended": recommended,
-              **{k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
+    result = {
+        "method": method,
+        "lambda_name": name,
+        "lambdas": lams,
+        "recommended": recommended,
+        **{k: np.asarray(v, dtype=np.float64) for k, v in rows.items()},
+    }
     target = adata.copy() if copy else adata
     target.uns[key_added] = result
     logger.info("added adata.uns[%r]; recommended %s=%g", key_added, name, recommended)

@@ -81,14 +81,21 @@ def _start_bins(model: SparseNODE, lineage_idx: list[int], start_time: float | N
     for li in lineage_idx:
         ok = np.flatnonzero(traj.mask[li] & (traj.times >= tau - 0.5 / traj.n_bins))
         if ok.size == 0 or ok[0] >= traj.n_bins - 1:
-            raise ValueError(f"lineage {traj.lineages[li]!r} has no data at or after start_time={start_time}; "
-                             f"choose a time within [{t_min:g}, {t_max:g}]")
+            raise ValueError(
+                f"lineage {traj.lineages[li]!r} has no data at or after start_time={start_time}; "
+                f"choose a time within [{t_min:g}, {t_max:g}]"
+            )
         out.append(ok[0])
     return np.asarray(out)
 
 
-def _run(model: SparseNODE, lineage_idx: list[int], n_steps: int, clamps: list[dict[str, float]],
-         start_time: float | None = None):
+def _run(
+    model: SparseNODE,
+    lineage_idx: list[int],
+    n_steps: int,
+    clamps: list[dict[str, float]],
+    start_time: float | None = None,
+):
     """Wild type and each clamp set, from each lineage's start bin, in one batched solve per start time.
 
     Returns times ``(T,)`` on the normalised axis and arrays ``(len(clamps) + 1, L, T, G)`` (index 0 = wild type).
@@ -110,14 +117,14 @@ def _run(model: SparseNODE, lineage_idx: list[int], n_steps: int, clamps: list[d
         vals = np.zeros_like(x0_all)
         for r, clamp in enumerate(clamps, start=1):
             m, v = model.clamp_arrays(clamp, len(sel))
-            mask[r * len(sel):(r + 1) * len(sel)] = m
-            vals[r * len(sel):(r + 1) * len(sel)] = v
+            mask[r * len(sel) : (r + 1) * len(sel)] = m
+            vals[r * len(sel) : (r + 1) * len(sel)] = v
         sim = model.simulate(x0_all, rel, clamp_mask=mask, clamp_values=vals)  # (runs*l, T', G)
         sim = sim.reshape(n_runs, len(sel), len(rel), model.n_genes)
         n_after = int((grid >= t_s - 1e-7).sum())
         sim = sim[:, :, -n_after:]
         for k, li in enumerate(sel):
-            out[:, li, len(grid) - n_after:] = sim[:, k]
+            out[:, li, len(grid) - n_after :] = sim[:, k]
             out[:, li, : len(grid) - n_after] = sim[:, k, :1]
     return grid, out
 
@@ -166,7 +173,8 @@ def simulate_perturbation(
     n_steps
         Points of the output time grid.
     key_added
-        Key of the result (default ``f"{key}_{mode}_{'_'.join(genes)}"``).
+        Key of the result (default ``"perturbation"``, which :func:`sparsenode.pl.perturbation` reads by default;
+        give each simulation its own key to keep several).
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -207,15 +215,17 @@ def simulate_perturbation(
     lfc = np.log2((np.clip(pt, 0, None) + pc) / (np.clip(wt, 0, None) + pc))
     traj = model.trajectories
     t_min, t_max = traj.time_range
-    key_added = key_added or f"{key}_{mode}_{'_'.join(genes)}"
+    key_added = key_added or "perturbation"
     result = {
         K.PARAMS: {
             "fit_key": key,
             "mode": mode,
             "genes": np.asarray(genes, dtype=str),
             "start_time": float("nan") if start_time is None else float(start_time),
-            "values": np.asarray([vals[g] * traj.scale[model.var_names.index(g)] + traj.offset[model.var_names.index(g)]
-                                  for g in genes], dtype=np.float64),
+            "values": np.asarray(
+                [vals[g] * traj.scale[model.var_names.index(g)] + traj.offset[model.var_names.index(g)] for g in genes],
+                dtype=np.float64,
+            ),
         },
         "times": grid,
         "pseudotime": (t_min + grid * (t_max - t_min)).astype(np.float64),
@@ -239,9 +249,15 @@ def _cell_effect(adata, model, key, lin_idx, grid, sims, genes) -> np.ndarray:
     p = adata.uns[key][K.PARAMS]
     opt = lambda v: None if isinstance(v, str) and v == "none" else v
     try:
-        traj = bin_trajectories(adata, time_key=str(p["time_key"]), lineage_key=opt(p["lineage_key"]),
-                                genes=model.var_names, layer=opt(p["layer"]), n_bins=int(p["n_bins"]),
-                                scaling=str(p["scaling"]))
+        traj = bin_trajectories(
+            adata,
+            time_key=str(p["time_key"]),
+            lineage_key=opt(p["lineage_key"]),
+            genes=model.var_names,
+            layer=opt(p["layer"]),
+            n_bins=int(p["n_bins"]),
+            scaling=str(p["scaling"]),
+        )
     except (KeyError, ValueError):
         return np.full(adata.n_obs, np.nan)
     keep = np.ones(model.n_genes, dtype=bool)
@@ -345,14 +361,16 @@ def perturbation_screen(
         d_expr = d_scaled * scale
         for k, li in enumerate(lin_idx):
             top = int(np.argmax(np.abs(d_expr[k])))
-            rows.append({
-                "gene": g,
-                "lineage": model.trajectories.lineages[li],
-                "effect": float(np.linalg.norm(d_scaled[k])),
-                "max_abs_delta": float(np.abs(d_expr[k]).max()),
-                "top_target": model.var_names[top],
-                "top_delta": float(d_expr[k, top]),
-            })
+            rows.append(
+                {
+                    "gene": g,
+                    "lineage": model.trajectories.lineages[li],
+                    "effect": float(np.linalg.norm(d_scaled[k])),
+                    "max_abs_delta": float(np.abs(d_expr[k]).max()),
+                    "top_target": model.var_names[top],
+                    "top_delta": float(d_expr[k, top]),
+                }
+            )
     df = pd.DataFrame(rows)
     df["rank"] = df.groupby("lineage")["effect"].rank(ascending=False, method="first").astype(int)
     df = df.sort_values(["lineage", "rank"]).reset_index(drop=True)

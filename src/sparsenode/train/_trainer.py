@@ -88,7 +88,7 @@ def split_bins(mask: np.ndarray, val_fraction: float, seed: int) -> tuple[np.nda
         for li in range(mask.shape[0]):
             filled = np.flatnonzero(mask[li])
             candidates = filled[1:]
-            n_val = int(round(val_fraction * len(filled)))
+            n_val = round(val_fraction * len(filled))
             if n_val > 0 and len(candidates) > n_val + 1:
                 val[li, rng.choice(candidates, size=n_val, replace=False)] = True
     return mask & ~val, val
@@ -145,8 +145,7 @@ def _segment_mse(field: VectorField, seg: Segments, config: TrainConfig, member_
     """Weighted MSE per member ``(members,)`` of the segments' predictions."""
     e = field.n_members
     y0 = seg.y0.unsqueeze(0).expand(e, -1, -1)
-    pred = solve(field, y0, seg.t, solver=config.solver, rtol=config.rtol, atol=config.atol,
-                 step_size=config.step_size)
+    pred = solve(field, y0, seg.t, solver=config.solver, rtol=config.rtol, atol=config.atol, step_size=config.step_size)
     pred = field.apply_outer_skip(pred)[1:]  # (H, members, S, d)
     sq = (pred - seg.targets.unsqueeze(1)).pow(2).mean(dim=-1)  # (H, members, S)
     w = seg.weights.unsqueeze(1)
@@ -226,8 +225,13 @@ def train(
     gate_ids = {id(p) for n, p in field.named_parameters() if n.startswith("log_alpha")}
     groups = [{"params": [p for p in params if id(p) not in gate_ids]}]
     if gate_ids:
-        groups.append({"params": [p for p in params if id(p) in gate_ids], "lr": config.lr * config.gate_lr_factor,
-                       "weight_decay": 0.0})
+        groups.append(
+            {
+                "params": [p for p in params if id(p) in gate_ids],
+                "lr": config.lr * config.gate_lr_factor,
+                "weight_decay": 0.0,
+            }
+        )
     opt = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
     n_epochs = int(config.max_epochs)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs, eta_min=config.lr * config.lr_final_factor)
@@ -248,7 +252,8 @@ def train(
             loss = (mse + pen).sum()
             if not torch.isfinite(loss):
                 warnings.warn(
-                    f"the loss became {float(loss.detach())} at epoch {epoch}; training stopped and the best weights so far "
+                    f"the loss became {float(loss.detach())} at epoch {epoch}; training stopped and the best "
+                    "weights so far "
                     f"(epoch {best['epoch']}) were kept. Lower lr, or check the input for extreme values.",
                     RuntimeWarning,
                     stacklevel=2,
@@ -283,13 +288,18 @@ def train(
             hist["lr"].append(lr_now)
             if not math.isfinite(score):
                 stopped = "nan"
-                warnings.warn(f"validation loss became {score} at epoch {epoch}; kept the best weights so far",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"validation loss became {score} at epoch {epoch}; kept the best weights so far",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 break
             if score < best["score"]:
                 best = {"score": score, "epoch": epoch, "state": copy.deepcopy(field.state_dict())}
             if epoch % 10 == 0 or epoch == n_epochs - 1:
-                bar.set_postfix(mse=f"{hist['mse'][-1]:.4f}", val=f"{hist['val_mse'][-1]:.4f}", sparsity=f"{sparsity:.2f}")
+                bar.set_postfix(
+                    mse=f"{hist['mse'][-1]:.4f}", val=f"{hist['val_mse'][-1]:.4f}", sparsity=f"{sparsity:.2f}"
+                )
             if config.patience is not None and epoch - best["epoch"] >= config.patience:
                 stopped = "early_stopping"
                 break
@@ -297,7 +307,9 @@ def train(
         stopped = "interrupted"
         warnings.warn(
             f"training interrupted at epoch {len(hist['loss'])}; the best weights so far (epoch {best['epoch']}) "
-            "were kept", RuntimeWarning, stacklevel=2,
+            "were kept",
+            RuntimeWarning,
+            stacklevel=2,
         )
     finally:
         bar.close()
@@ -308,6 +320,12 @@ def train(
     hist["stopped"] = stopped
     hist["n_evals"] = int(field.n_evals)
     hist["seconds"] = float(time.perf_counter() - t0)
-    logger.info("%s: %d epochs in %.1fs, best epoch %d (%s)", description, len(hist["loss"]), hist["seconds"],
-                best["epoch"], stopped)
+    logger.info(
+        "%s: %d epochs in %.1fs, best epoch %d (%s)",
+        description,
+        len(hist["loss"]),
+        hist["seconds"],
+        best["epoch"],
+        stopped,
+    )
     return hist
