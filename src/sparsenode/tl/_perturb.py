@@ -10,6 +10,7 @@ from anndata import AnnData
 
 from .. import _keys as K
 from ..model import SparseNODE
+from ..model._model import _str_to_none
 from ..pp._trajectories import bin_trajectories
 
 logger = logging.getLogger(__name__)
@@ -247,14 +248,13 @@ def simulate_perturbation(
 def _cell_effect(adata, model, key, lin_idx, grid, sims, genes) -> np.ndarray:
     """Per-cell effect size at the cell's bin time in its lineage (NaN where the cell was not used)."""
     p = adata.uns[key][K.PARAMS]
-    opt = lambda v: None if isinstance(v, str) and v == "none" else v
     try:
         traj = bin_trajectories(
             adata,
             time_key=str(p["time_key"]),
-            lineage_key=opt(p["lineage_key"]),
+            lineage_key=_str_to_none(p["lineage_key"]),
             genes=model.var_names,
-            layer=opt(p["layer"]),
+            layer=_str_to_none(p["layer"]),
             n_bins=int(p["n_bins"]),
             scaling=str(p["scaling"]),
         )
