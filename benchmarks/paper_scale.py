@@ -1,0 +1,158 @@
+"""Paper-scale PathReg on human hematopoiesis: the fit of Aliee et al. (NeurIPS 2022), timed.
+
+Batch s1d2 (3 lineages, 1,272 cells after dropping the first 10 and last 20 cells of each trajectory), 529 genes,
+vector field 529-100-100-529 with one gate per weight, 5,000 optimiser steps. Reports wall time, time per step,
+function evaluations per step, peak memory, the train MSE and the held-out MSE on the other batches, computed as
+the paper does: each lineage simulated from its first cell over its min-max scaled pseudotime, MSE against its
+min-max scaled cells, summed over the three lineages.
+
+Usage::
+
+    python benchmarks/paper_scale.py --device cpu --steps 5000 --out benchmarks/results/paper_scale_cpu.json
+    python benchmarks/paper_scale.py --device cuda --solver rk4 --steps 5000
+
+Data: ``$SPARSENODE_SHARED_DATA/hematopoiesis`` or ``../shared/data/hematopoiesis`` beside the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+
+import sparsenode as sn
+from sparsenode.train import TrainConfig
+
+PAPER = {"train": 0.0353, "s2d1": 0.0384, "s3d6": 0.0729, "s1d1": 0.0365, "s2d4": 0.0273}
+BATCHES = {"s1d1": 11, "s1d2": 12, "s2d1": 21, "s2d4": 24, "s3d6": 36}
+LINEAGES = ("eryth", "mono", "B")
+
+
+def data_dir() -> Path:
+    env = os.environ.get("SPARSENODE_SHARED_DATA")
+    base = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return base / "hematopoiesis"
+
+
+def load_batch(batch: str) -> ad.AnnData:
+    """One batch's trajectories as the paper prepares them: trimmed, genes and pseudotime min-max scaled per lineage."""
+    parts = []
+    for lin in LINEAGES:
+        path = data_dir() / f"{lin}_{BATCHES[batch]}_norm.csv"
+        if not path.exists():
+            continue  # eryth_24 is absent from the published files
+        df = pd.read_csv(path, sep="\t").sort_values("dpt_pseudotime").iloc[10:-20]
+        t = df.pop("dpt_pseudotime").to_numpy(np.float64)
+        x = df.to_numpy(np.float32)
+        lo, hi = x.min(0), x.max(0)
+        x = (x - lo) / np.where(hi > lo, hi - lo, 1.0)
+        part = ad.AnnData(x)
+        part.var_names = df.columns.astype(str)
+        part.obs["time"] = (t - t.min()) / (t.max() - t.min())
+        part.obs["lineage"] = lin
+        parts.append(part)
+    out = ad.concat(parts, index_unique="-")
+    out.obs["lineage"] = pd.Categorical(out.obs["lineage"])
+    return out
+
+
+def paper_mse(model: sn.SparseNODE, adata: ad.AnnData) -> float:
+    """MSE of each lineage simulated from its first cell, summed over lineages (the paper's held-out metric)."""
+    total = 0.0
+    for lin in adata.obs["lineage"].cat.categories:
+        sub = adata[adata.obs["lineage"] == lin]
+        t = sub.obs["time"].to_numpy()
+        x = np.asarray(sub.X, dtype=np.float32)
+        grid, inverse = np.unique(t, return_inverse=True)
+        pred = model.simulate(x[:1], grid)[0][inverse]
+        total += float(((pred - x) ** 2).mean())
+    return total
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--solver", default="dopri5")
+    p.add_argument("--n-bins", type=int, default=30)
+    p.add_argument("--segment-bins", type=int, default=10)
+    p.add_argument("--hidden", default="100,100")
+    p.add_argument("--lambda-path", type=float, default=3e-3)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--no-graphs", action="store_true", help="disable CUDA graph capture")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = sn._utils.resolve_device(args.device)
+    t_all = time.perf_counter()
+    train = load_batch("s1d2")
+    traj = sn.pp.bin_trajectories(train, time_key="time", lineage_key="lineage", n_bins=args.n_bins, scaling="none")
+    model = sn.SparseNODE(
+        traj.var_names,
+        method="pathreg",
+        hidden=tuple(int(h) for h in args.hidden.split(",")),
+        lambdas={"lambda_path": args.lambda_path},
+        device=str(device),
+    )
+    config = TrainConfig(
+        max_epochs=args.steps,
+        solver=args.solver,
+        segment_bins=args.segment_bins,
+        lr=args.lr,
+        patience=None,
+        cuda_graphs=not args.no_graphs,
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    model.fit(traj, config, progress_bar=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    fit_s = time.perf_counter() - t0
+    h = model.history
+    steps = len(h["loss"])
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+        "solver": args.solver,
+        "cuda_graph": bool(h.get("cuda_graph", 0)),
+        "steps": steps,
+        "fit_seconds": round(fit_s, 2),
+        "ms_per_step": round(1000 * fit_s / steps, 2),
+        "evals_per_step": round(h["n_evals"] / steps, 1),
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+        "best_epoch": h["best_epoch"],
+        "segment_mse": round(float(h["mse"][-1]), 5),
+        "feature_sparsity": round(model.feature_sparsity(), 4),
+        "weight_sparsity": round(model.weight_sparsity(), 4),
+        "mse": {"train": round(paper_mse(model, train), 4)},
+    }
+    for batch in ("s2d1", "s3d6", "s1d1", "s2d4"):
+        result["mse"][batch] = round(paper_mse(model, load_batch(batch)), 4)
+    result["ratio_to_paper"] = {k: round(v / PAPER[k], 3) for k, v in result["mse"].items()}
+    result["total_seconds"] = round(time.perf_counter() - t_all, 2)
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()

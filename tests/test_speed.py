@@ -1,0 +1,125 @@
+"""The fast paths: the grid integrator on CPU, and (on a GPU machine) CUDA-graph training against the eager loop."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+import sparsenode as sn
+from sparsenode.module import get_method, make_field
+from sparsenode.train import TrainConfig, solve, train
+from sparsenode.train._grid import integrate_grid
+
+
+def _linear(a):
+    a = torch.as_tensor(a, dtype=torch.float64)
+    return lambda t, y: y @ a.T
+
+
+@pytest.mark.parametrize(("method", "substeps", "tol"), [("rk4", 1, 1e-6), ("midpoint", 4, 1e-4), ("euler", 50, 1e-2)])
+def test_grid_integrator_matches_matrix_exponential(method, substeps, tol):
+    a = np.array([[-1.0, 0.5, 0.0], [0.0, -0.5, 0.3], [0.2, 0.0, -0.8]])
+    y0 = torch.tensor([[1.0, 0.5, -0.2]], dtype=torch.float64)
+    out = integrate_grid(_linear(a), y0, 10, 0.1, method=method, substeps=substeps)
+    assert out.shape == (11, 1, 3)
+    exact = np.stack([scipy.linalg.expm(a * t) @ y0[0].numpy() for t in np.linspace(0, 1, 11)])
+    np.testing.assert_allclose(out[:, 0].numpy(), exact, atol=tol)
+
+
+def test_fixed_step_solve_uses_grid_and_agrees_with_adaptive():
+    a = np.array([[-1.0, 0.8], [-0.8, -0.3]])
+    y0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    t = torch.linspace(0, 2, 21, dtype=torch.float64)
+    fixed = solve(_linear(a), y0, t, solver="rk4")
+    adaptive = solve(_linear(a), y0, t, solver="dopri5", rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fixed.numpy(), adaptive.numpy(), atol=1e-5)
+    # a step that does not divide the grid falls back to torchdiffeq and still agrees
+    odd = solve(_linear(a), y0, t, solver="rk4", step_size=0.03)
+    np.testing.assert_allclose(odd.numpy(), adaptive.numpy(), atol=5e-4)
+
+
+def test_grid_integrator_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="unknown fixed-step method"):
+        integrate_grid(lambda t, y: y, torch.ones(1), 2, 0.1, method="dopri5")
+    with pytest.raises(ValueError, match="substeps"):
+        integrate_grid(lambda t, y: y, torch.ones(1), 2, 0.1, substeps=0)
+
+
+def _toy_arrays():
+    adata = sn.datasets.toy_grn(n_genes=6, n_cells=400, seed=0)
+    traj = sn.pp.bin_trajectories(adata, time_key="time", lineage_key="lineage", n_bins=16)
+    return traj
+
+
+def _fit_field(method_name, device, traj, **cfg):
+    method = get_method(method_name)
+    field = make_field(
+        method, traj.n_genes, hidden=(16, 16), activation="softplus", n_members=2, decay=True, input_mask=None, seed=0
+    ).to(device)
+    config = TrainConfig(**{"max_epochs": 30, "solver": "rk4", "patience": None, **cfg})
+    with sn._utils.seeded(0, torch.device(device)):
+        hist = train(
+            field, method, dict(method.lambdas), traj.values, traj.mask, traj.times, config, progress_bar=False
+        )
+    return field, hist
+
+
+@pytest.mark.gpu
+def test_cuda_graph_training_matches_eager_loop():
+    traj = _toy_arrays()
+    f_graph, h_graph = _fit_field("node", "cuda", traj, cuda_graphs=True)
+    f_eager, h_eager = _fit_field("node", "cuda", traj, cuda_graphs=False)
+    assert h_graph.get("cuda_graph") == 1 and "cuda_graph" not in h_eager
+    assert len(h_graph["loss"]) == len(h_eager["loss"]) == 30
+    np.testing.assert_allclose(h_graph["mse"], h_eager["mse"], rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(h_graph["val_mse"], h_eager["val_mse"], rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(h_graph["lr"], h_eager["lr"], rtol=1e-5)
+    assert h_graph["best_epoch"] == h_eager["best_epoch"]
+    for (k, a), b in zip(f_graph.state_dict().items(), f_eager.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=k)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", ["pathreg", "grouplasso", "lassonet_inner"])
+def test_cuda_graph_training_learns_and_restores_best(method):
+    traj = _toy_arrays()
+    _, hist = _fit_field(method, "cuda", traj, max_epochs=60)
+    assert hist["cuda_graph"] == 1
+    assert np.isfinite(hist["loss"]).all() and hist["mse"][-1] < hist["mse"][0]
+    assert 0 <= hist["best_epoch"] < 60
+    assert hist["val_mse"][hist["best_epoch"]] == pytest.approx(np.nanmin(hist["val_mse"]), rel=0.05)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_early_stopping_and_nan():
+    traj = _toy_arrays()
+    _, hist = _fit_field("node", "cuda", traj, max_epochs=400, patience=5, lr=1e-4)
+    assert hist["stopped"] in ("early_stopping", "max_epochs")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, hist = _fit_field("node", "cuda", traj, max_epochs=50, lr=1e6)
+    if hist["stopped"] == "nan":
+        assert any("best weights" in str(w.message) for w in caught)
+        assert np.isfinite(hist["loss"]).all()
+
+
+@pytest.mark.gpu
+def test_fit_on_cuda_agrees_with_cpu_for_a_deterministic_method():
+    adata = sn.datasets.toy_grn(n_genes=6, n_cells=400, seed=0)
+    kw = dict(
+        method="node",
+        time_key="time",
+        lineage_key="lineage",
+        hidden=(16, 16),
+        n_bins=16,
+        max_epochs=20,
+        solver="rk4",
+        progress_bar=False,
+    )
+    cpu, gpu = adata.copy(), adata.copy()
+    sn.tl.fit_node(cpu, device="cpu", **kw)
+    sn.tl.fit_node(gpu, device="cuda", **kw)
+    np.testing.assert_allclose(gpu.uns["node"]["history"]["mse"], cpu.uns["node"]["history"]["mse"], rtol=2e-3)
+    np.testing.assert_allclose(gpu.uns["node"]["adjacency"], cpu.uns["node"]["adjacency"], rtol=1e-2, atol=1e-4)
