@@ -60,11 +60,14 @@ def train_graphed(
     progress_bar: bool = True,
     description: str = "fitting",
     sync_every: int = 25,
+    capture: bool = True,
 ) -> dict:
     """Fit ``field`` with the epoch captured in a CUDA graph; same inputs and history as the eager loop.
 
     ``segment_mse(field, segments, config, member_weights) -> (members,)`` is the eager loop's objective, reused
-    unchanged (its time grid is moved to the host so that the solve needs no synchronisation).
+    unchanged (its time grid is moved to the host so that the solve needs no synchronisation). With
+    ``capture=False`` the same epoch body runs eagerly (any device): the bookkeeping that lives on the device
+    (schedule, best weights, history) can then be checked against the eager loop on a CPU.
     """
     device = next(field.parameters()).device
     seg_train = _cpu_time_grid(seg_train)
@@ -143,34 +146,25 @@ def train_graphed(
                 hist_t[k].index_copy_(0, idx, val.reshape(1).to(hist_t[k].dtype))
             epoch_t.add_(1.0)
 
-    # warm up on a side stream (allocations, cuDNN/cuBLAS handles), then restore the initial state exactly
-    init = {k: v.detach().clone() for k, v in state.items()}
-    stream = torch.cuda.Stream(device=device)
-    stream.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(stream):
-        for _ in range(2):
+    graph, evals_per_epoch = None, 0
+    if capture:
+        graph, evals_per_epoch = _capture(field, opt, state, epoch_body, device)
+        with torch.no_grad():
+            for k, v in state.items():
+                best[k].copy_(v)
+            epoch_t.zero_()
+            best_score.fill_(math.inf)
+            best_epoch.fill_(-1.0)
+            for v in hist_t.values():
+                v.fill_(float("nan"))
+    field.n_evals = 0
+
+    def run_epoch() -> None:
+        if graph is not None:
+            graph.replay()
+        else:
             opt.zero_grad(set_to_none=True)
             epoch_body()
-    torch.cuda.current_stream(device).wait_stream(stream)
-    field.n_evals = 0
-    opt.zero_grad(set_to_none=True)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        epoch_body()
-    evals_per_epoch = field.n_evals
-    with torch.no_grad():
-        for k, v in state.items():
-            v.copy_(init[k])
-            best[k].copy_(init[k])
-        for st in opt.state.values():
-            for v in st.values():
-                if torch.is_tensor(v):
-                    v.zero_()
-        epoch_t.zero_()
-        best_score.fill_(math.inf)
-        best_epoch.fill_(-1.0)
-        for v in hist_t.values():
-            v.fill_(float("nan"))
 
     stopped = "max_epochs"
     done = 0
@@ -180,7 +174,7 @@ def train_graphed(
         while done < n_epochs:
             chunk = min(sync_every, n_epochs - done)
             for _ in range(chunk):
-                graph.replay()
+                run_epoch()
             done += chunk
             bar.update(chunk)
             last_loss = float(hist_t["loss"][done - 1])  # one synchronisation per chunk
@@ -211,12 +205,14 @@ def train_graphed(
         )
     finally:
         bar.close()
-        torch.cuda.synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
     with torch.no_grad():
         for k, v in state.items():
             v.copy_(best[k])
     field.eval()
-    field.n_evals = evals_per_epoch * done
+    if graph is not None:
+        field.n_evals = evals_per_epoch * done
     hist = {k: v[:done].cpu().tolist() for k, v in hist_t.items()}
     if stopped == "nan":  # keep the history up to the first non-finite loss, as the eager loop does
         bad = [i for i, x in enumerate(hist["loss"]) if not math.isfinite(x)]
@@ -225,10 +221,10 @@ def train_graphed(
     hist["stopped"] = stopped
     hist["n_evals"] = int(field.n_evals)
     hist["seconds"] = float(time.perf_counter() - t0)
-    hist["cuda_graph"] = 1
-    del graph
+    if graph is not None:
+        hist["cuda_graph"] = 1
     logger.info(
-        "%s: %d epochs in %.1fs (CUDA graph), best epoch %d (%s)",
+        "%s: %d epochs in %.1fs (device-side loop), best epoch %d (%s)",
         description,
         done,
         hist["seconds"],
@@ -236,3 +232,34 @@ def train_graphed(
         stopped,
     )
     return hist
+
+
+def _capture(field, opt, state: dict, epoch_body, device: torch.device):
+    """Record ``epoch_body`` (with backward and the optimiser step) as a CUDA graph; the model state is unchanged.
+
+    Two warm-up epochs run on a side stream first (allocations, library handles), as CUDA graph capture requires;
+    the parameters and the optimiser state they changed are restored afterwards, so training starts from the
+    initial weights. Returns the graph and the number of function evaluations one epoch makes.
+    """
+    init = {k: v.detach().clone() for k, v in state.items()}
+    stream = torch.cuda.Stream(device=device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        for _ in range(2):
+            opt.zero_grad(set_to_none=True)
+            epoch_body()
+    torch.cuda.current_stream(device).wait_stream(stream)
+    field.n_evals = 0
+    opt.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        epoch_body()
+    evals_per_epoch = field.n_evals
+    with torch.no_grad():
+        for k, v in state.items():
+            v.copy_(init[k])
+        for st in opt.state.values():
+            for v in st.values():
+                if torch.is_tensor(v):
+                    v.zero_()
+    return graph, evals_per_epoch
