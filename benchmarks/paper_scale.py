@@ -17,6 +17,7 @@ Data: ``$SPARSENODE_SHARED_DATA/hematopoiesis`` or ``../shared/data/hematopoiesi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -83,6 +84,25 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def profile_summary(model: sn.SparseNODE, traj, config: TrainConfig, epochs: int, top: int = 12) -> list[dict]:
+    """Where a training step's time goes: the ``top`` operators by self time over ``epochs`` profiled epochs."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = model.device.type == "cuda"
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    cfg = dataclasses.replace(config, max_epochs=epochs, cuda_graphs=False)
+    with profile(activities=acts) as prof:
+        model.fit(traj, cfg, progress_bar=False)
+    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
+    total = sum(getattr(e, attr) for e in events)
+    events.sort(key=lambda e: getattr(e, attr), reverse=True)
+    return [
+        {"op": e.key, "share": round(getattr(e, attr) / total, 3), "calls_per_epoch": round(e.count / epochs, 1)}
+        for e in events[:top]
+    ]
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
@@ -95,6 +115,7 @@ def main(argv=None) -> dict:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graph capture")
+    p.add_argument("--profile", type=int, default=0, help="also profile this many epochs (eager) and list top ops")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.threads:
@@ -146,6 +167,8 @@ def main(argv=None) -> dict:
     for batch in ("s2d1", "s3d6", "s1d1", "s2d4"):
         result["mse"][batch] = round(paper_mse(model, load_batch(batch)), 4)
     result["ratio_to_paper"] = {k: round(v / PAPER[k], 3) for k, v in result["mse"].items()}
+    if args.profile:
+        result["profile"] = profile_summary(model, traj, config, args.profile)
     result["total_seconds"] = round(time.perf_counter() - t_all, 2)
     print(json.dumps(result, indent=1))
     if args.out:

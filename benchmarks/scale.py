@@ -65,6 +65,8 @@ def one(method: str, n_genes: int, n_cells: int, args, device: torch.device) -> 
     bin_s = time.perf_counter() - t0
     hidden = (16,) if method == "grouplasso" else tuple(int(h) for h in args.hidden.split(","))
     model = sn.SparseNODE(traj.var_names, method=method, hidden=hidden, device=str(device))
+    warm = sn.SparseNODE(traj.var_names, method=method, hidden=hidden, device=str(device))
+    warm.fit(traj, TrainConfig(max_epochs=1, solver=args.solver, patience=None), progress_bar=False)  # warm-up
     cfg = TrainConfig(max_epochs=args.epochs, solver=args.solver, patience=None)
     t0 = time.perf_counter()
     model.fit(traj, cfg, progress_bar=False)
