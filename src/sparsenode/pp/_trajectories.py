@@ -176,14 +176,41 @@ def _membership(adata: AnnData, lineage_key: str | None, threshold: float) -> tu
     )
 
 
+def _sparse_column_range(x, chunk_entries: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """Column minimum and maximum of a sparse matrix, densifying a few thousand rows at a time (linear in cells)."""
+    n, d = x.shape
+    step = max(1, chunk_entries // max(d, 1))
+    lo = np.full(d, np.inf)
+    hi = np.full(d, -np.inf)
+    for start in range(0, n, step):  # chunks of rows: bounded memory, no CSC conversion of the whole matrix
+        block = x[start : start + step].toarray()
+        lo = np.minimum(lo, block.min(axis=0))
+        hi = np.maximum(hi, block.max(axis=0))
+    return lo, hi
+
+
+def _select(x_all, rows: np.ndarray, gene_idx: np.ndarray):
+    """Rows and genes of the expression matrix; a sparse matrix stays sparse and is only copied where indexed."""
+    full_rows = len(rows) == x_all.shape[0]
+    full_genes = len(gene_idx) == x_all.shape[1] and bool((gene_idx == np.arange(x_all.shape[1])).all())
+    if not sp.issparse(x_all):
+        x = np.asarray(x_all if full_rows else x_all[rows])
+        return np.asarray(x if full_genes else x[:, gene_idx], dtype=np.float64)
+    x = x_all if x_all.format == "csr" else sp.csr_matrix(x_all)
+    if not full_rows:
+        x = x[rows]
+    if not full_genes:
+        x = x[:, gene_idx]
+    return x
+
+
 def _column_stats(x, scaling: str) -> tuple[np.ndarray, np.ndarray]:
     if scaling == "none":
         d = x.shape[1]
         return np.zeros(d), np.ones(d)
     if scaling == "minmax":
         if sp.issparse(x):
-            lo = np.asarray(x.min(axis=0).todense()).ravel()
-            hi = np.asarray(x.max(axis=0).todense()).ravel()
+            lo, hi = _sparse_column_range(x)
         else:
             lo, hi = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
         rng = hi - lo
@@ -282,16 +309,14 @@ def bin_trajectories(
     if not used.any():
         raise ValueError("no cell has both a finite time and a lineage; check time_key and lineage_key")
     rows = np.flatnonzero(used)
-    x = x_all[rows][:, gene_idx] if not sp.issparse(x_all) else sp.csr_matrix(x_all)[rows][:, gene_idx]
+    x = _select(x_all, rows, gene_idx)
     if not sp.issparse(x):
-        x = np.asarray(x, dtype=np.float64)
         if not np.isfinite(x).all():
             raise ValueError(
                 "expression contains NaN or infinite values; impute or drop them (e.g. np.nan_to_num on the layer, "
                 "or remove the affected genes/cells) before fitting"
             )
-    else:
-        x = x.astype(np.float64)
+    else:  # the indicator product below accumulates in float64; no float64 copy of the whole matrix
         if not np.isfinite(x.data).all():
             raise ValueError("expression contains NaN or infinite values; impute or drop them before fitting")
     lo, rng = _column_stats(x, scaling)
