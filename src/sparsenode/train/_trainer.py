@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import trange
 
 from ..module import Method, VectorField
+from ._checkpoint import Checkpointer
 from ._solvers import get_solver, solve
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class TrainConfig:
     gate_lr_factor
         Learning rate of gate logits relative to ``lr``: gates have to travel several logit units to close, so they
         learn faster than weights.
+    checkpoint_dir, checkpoint_every
+        Folder where a training checkpoint is written every ``checkpoint_every`` epochs (``None``: no checkpoints);
+        ``train(..., resume=True)`` continues from it.
     """
 
     max_epochs: int = 500
@@ -62,6 +66,8 @@ class TrainConfig:
     grad_clip: float | None = None
     weight_decay: float = 0.0
     gate_lr_factor: float = 10.0
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 100
 
     def validate(self) -> None:
         """Raise ``ValueError`` on settings that cannot work."""
@@ -175,6 +181,8 @@ def train(
     progress_bar: bool = True,
     member_weights: np.ndarray | None = None,
     description: str = "fitting",
+    resume: bool = False,
+    checkpoint_meta: dict | None = None,
 ) -> dict:
     """Fit ``field`` to binned trajectories in place and return the training history.
 
@@ -198,6 +206,10 @@ def train(
         Optional ``(members, lineages, bins)`` non-negative weights per target bin (bootstrap ensembles).
     description
         Label of the progress bar.
+    resume
+        Continue from the checkpoint in ``config.checkpoint_dir`` (a new fit when there is none yet).
+    checkpoint_meta
+        Strings identifying the fit (genes, architecture), stored in checkpoints and checked on resume.
 
     Returns
     -------
@@ -239,8 +251,10 @@ def train(
     best = {"score": math.inf, "epoch": -1, "state": copy.deepcopy(field.state_dict())}
     stopped = "max_epochs"
     field.n_evals = 0
+    ckpt = Checkpointer.from_config(config, field, opt, sched, checkpoint_meta)
+    start_epoch, best, hist = ckpt.resume(best, hist) if resume else (0, best, hist)
     t0 = time.perf_counter()
-    bar = trange(n_epochs, desc=description, disable=not progress_bar, leave=False)
+    bar = trange(start_epoch, n_epochs, desc=description, disable=not progress_bar, leave=False)
     try:
         for epoch in bar:
             field.train()
@@ -303,6 +317,7 @@ def train(
             if config.patience is not None and epoch - best["epoch"] >= config.patience:
                 stopped = "early_stopping"
                 break
+            ckpt.step(epoch, best, hist)
     except KeyboardInterrupt:
         stopped = "interrupted"
         warnings.warn(
