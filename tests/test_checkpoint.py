@@ -118,3 +118,38 @@ def test_fit_node_checkpoints_and_resumes(tmp_path):
     assert model.train_config.checkpoint_dir == str(tmp_path)
     sn.tl.fit_node(adata, method="node", max_epochs=2, key_added="c", **kw)
     assert sn.SparseNODE.from_adata(adata, key="c", device="cpu").train_config.checkpoint_dir is None
+
+
+def test_interrupt_mid_epoch_keeps_best_weights_and_a_usable_checkpoint(traj, tmp_path, monkeypatch):
+    from sparsenode.train import _trainer
+
+    cfg = sn.train.TrainConfig(**(CONFIG | {"max_epochs": 12, "checkpoint_every": 1}))
+    straight = _model(traj).fit(traj, cfg, progress_bar=False)
+
+    # Ctrl-C inside the forward pass of epoch 8, after the checkpoint of epoch 7 was written
+    real_step, real_mse = _checkpoint.Checkpointer.step, _trainer._segment_mse
+    state = {"armed": False}
+
+    def step(self, epoch, best, history):
+        real_step(self, epoch, best, history)
+        state["armed"] = epoch == 7
+
+    def mse(*args):
+        if state["armed"]:
+            raise KeyboardInterrupt
+        return real_mse(*args)
+
+    with monkeypatch.context() as m:
+        m.setattr(_checkpoint.Checkpointer, "step", step)
+        m.setattr(_trainer, "_segment_mse", mse)
+        with pytest.warns(RuntimeWarning, match="interrupted"):
+            cut = _model(traj).fit(traj, cfg, progress_bar=False, checkpoint_dir=tmp_path)
+    assert cut.history["stopped"] == "interrupted" and len(cut.history["loss"]) == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ck["epoch"] == 7 and ck["best_epoch"] == cut.history["best_epoch"]
+    # the interrupted model holds the best weights so far, not those of the half-finished epoch
+    for k, v in cut.field.state_dict().items():
+        torch.testing.assert_close(v, ck["best_state"][k], rtol=0, atol=0, msg=k)
+    resumed = _model(traj).fit(traj, cfg, progress_bar=False, checkpoint_dir=tmp_path, resume=True)
+    np.testing.assert_array_equal(straight.predict(), resumed.predict())
