@@ -93,6 +93,8 @@ def test_screen_ranks_every_candidate_in_one_call(toy):
         (lambda a: sn.tl.simulate_perturbation(a, "g0", mode="double"), ValueError, "knockout"),
         (lambda a: sn.tl.simulate_knockout(a, "g0", lineages="lineage_9"), KeyError, "lineage"),
         (lambda a: sn.tl.simulate_knockout(a, "g0", start_time=1e6), ValueError, "start_time"),
+        (lambda a: sn.tl.simulate_knockout(a, "g0", start_time="late"), ValueError, "must be a number"),
+        (lambda a: sn.tl.perturbation_screen(a, start_time=np.nan), ValueError, "finite"),
         (lambda a: sn.get.perturbation(a, "pathreg"), KeyError, "simulate_perturbation"),
     ],
 )
