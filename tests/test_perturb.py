@@ -31,11 +31,26 @@ def test_knockout_writes_results_and_round_trips(toy, tmp_path):
     assert np.all(np.diff(r["pseudotime"]) > 0)
     eff = toy.obs["ko_effect"]
     assert eff.notna().all() and (eff >= 0).all()
+    # every perturbation result survives h5ad: simulations (with and without start_time), screens, per-cell effects
+    sn.tl.simulate_perturbation(toy, "g1", mode="overexpression", start_time=3.0, n_steps=10, key_added="oe")
+    sn.tl.perturbation_screen(toy, key="pathreg", n_steps=10)
     toy.write_h5ad(tmp_path / "p.h5ad")
     back = read_h5ad(tmp_path / "p.h5ad")
-    for k in ("wildtype", "perturbed", "delta", "log_fold_change", "times", "pseudotime"):
-        np.testing.assert_array_equal(back.uns["ko"][k], r[k])
-    pd.testing.assert_frame_equal(sn.get.perturbation(back, "ko"), sn.get.perturbation(toy, "ko"))
+    for name in ("ko", "oe"):
+        _assert_same_tree(back.uns[name], toy.uns[name])
+        pd.testing.assert_frame_equal(sn.get.perturbation(back, name), sn.get.perturbation(toy, name))
+        pd.testing.assert_series_equal(back.obs[f"{name}_effect"], toy.obs[f"{name}_effect"])
+    pd.testing.assert_frame_equal(back.uns["pathreg_knockout_screen"], toy.uns["pathreg_knockout_screen"])
+
+
+def _assert_same_tree(a, b):
+    assert isinstance(a, dict) == isinstance(b, dict)
+    if isinstance(b, dict):
+        assert set(a) == set(b)
+        for k in b:
+            _assert_same_tree(a[k], b[k])
+    else:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_tidy_table(toy):
@@ -78,6 +93,8 @@ def test_screen_ranks_every_candidate_in_one_call(toy):
         (lambda a: sn.tl.simulate_perturbation(a, "g0", mode="double"), ValueError, "knockout"),
         (lambda a: sn.tl.simulate_knockout(a, "g0", lineages="lineage_9"), KeyError, "lineage"),
         (lambda a: sn.tl.simulate_knockout(a, "g0", start_time=1e6), ValueError, "start_time"),
+        (lambda a: sn.tl.simulate_knockout(a, "g0", start_time="late"), ValueError, "must be a number"),
+        (lambda a: sn.tl.perturbation_screen(a, start_time=np.nan), ValueError, "finite"),
         (lambda a: sn.get.perturbation(a, "pathreg"), KeyError, "simulate_perturbation"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -169,6 +170,8 @@ class SparseNODE:
         *,
         progress_bar: bool = True,
         member_weights: np.ndarray | None = None,
+        checkpoint_dir=None,
+        resume: bool = False,
     ) -> SparseNODE:
         """Fit the vector field to binned trajectories; returns ``self``.
 
@@ -182,10 +185,23 @@ class SparseNODE:
             Show a progress bar.
         member_weights
             Optional ``(members, lineages, bins)`` weights of each target bin per ensemble member (bootstrap).
+        checkpoint_dir
+            Folder for training checkpoints (overrides ``config.checkpoint_dir``), written every
+            ``config.checkpoint_every`` epochs.
+        resume
+            Continue from the checkpoint in the checkpoint folder, if there is one; the result equals that of an
+            uninterrupted fit. The checkpoint must come from the same genes, architecture and settings.
         """
         if list(trajectories.var_names) != self.var_names:
             raise ValueError("the trajectories' genes differ from the model's var_names (same genes, same order)")
         self.train_config = config or TrainConfig()
+        if checkpoint_dir is not None or self.train_config.checkpoint_dir is not None:
+            folder = str(checkpoint_dir if checkpoint_dir is not None else self.train_config.checkpoint_dir)
+            self.train_config = dataclasses.replace(self.train_config, checkpoint_dir=folder)
+        elif resume:
+            raise ValueError("resume=True needs a checkpoint folder: pass checkpoint_dir=...")
+        arch = {k: v for k, v in self.config().items() if k != "train"}
+        meta = {"var_names": json.dumps(self.var_names), "model": json.dumps(arch, sort_keys=True, default=float)}
         with seeded(self.seed, self.device):
             self.history = train(
                 self.field,
@@ -199,6 +215,8 @@ class SparseNODE:
                 progress_bar=progress_bar,
                 member_weights=member_weights,
                 description=f"{self.method.name}",
+                resume=resume,
+                checkpoint_meta=meta,
             )
         self.trajectories = trajectories
         return self
@@ -442,7 +460,7 @@ class SparseNODE:
                 if (
                     isinstance(v, (int, float))
                     and v == -1
-                    and k in ("patience", "segment_bins", "step_size", "grad_clip")
+                    and k in ("patience", "segment_bins", "step_size", "grad_clip", "checkpoint_dir")
                 )
                 else v
             )

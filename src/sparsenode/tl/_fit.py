@@ -72,6 +72,8 @@ def fit_node(
     progress_bar: bool | None = None,
     key_added: str | None = None,
     copy: bool = False,
+    checkpoint_dir=None,
+    resume: bool = False,
 ) -> AnnData | None:
     """Fit a (sparse) neural ODE to the pseudotime trajectories of ``adata``.
 
@@ -124,6 +126,12 @@ def fit_node(
         Key in ``adata.uns`` (default: the method name).
     copy
         Return a modified copy instead of writing into ``adata``.
+    checkpoint_dir
+        Folder where a training checkpoint (weights, optimiser, schedule, history, random state) is written every
+        100 epochs, e.g. for long fits on a cluster.
+    resume
+        Continue from the checkpoint in ``checkpoint_dir`` if there is one (same genes and settings); the result
+        equals that of an uninterrupted fit.
 
     Returns
     -------
@@ -182,7 +190,7 @@ def fit_node(
         seed=seed,
         device=device,
     )
-    model.fit(traj, config, progress_bar=progress_bar)
+    model.fit(traj, config, progress_bar=progress_bar, checkpoint_dir=checkpoint_dir, resume=resume)
     result = model_to_uns(model)
     result[K.PARAMS].update(
         _none_to_str(

@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import trange
 
 from ..module import Method, VectorField
+from ._checkpoint import Checkpointer
 from ._graphs import graphs_available, train_graphed
 from ._solvers import get_solver, solve
 
@@ -50,7 +51,11 @@ class TrainConfig:
         learn faster than weights.
     cuda_graphs
         On a CUDA device with a fixed-step solver (``"rk4"``, ``"midpoint"``, ``"euler"``), capture each epoch in a
-        CUDA graph and replay it (same objective and model selection, many times faster for small fields).
+        CUDA graph and replay it (same objective and model selection, many times faster for small fields). Fits
+        that write checkpoints (``checkpoint_dir``) run eagerly.
+    checkpoint_dir, checkpoint_every
+        Folder where a training checkpoint is written every ``checkpoint_every`` epochs (``None``: no checkpoints);
+        ``train(..., resume=True)`` continues from it.
     """
 
     max_epochs: int = 500
@@ -67,6 +72,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     gate_lr_factor: float = 10.0
     cuda_graphs: bool = True
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 100
 
     def validate(self) -> None:
         """Raise ``ValueError`` on settings that cannot work."""
@@ -180,6 +187,8 @@ def train(
     progress_bar: bool = True,
     member_weights: np.ndarray | None = None,
     description: str = "fitting",
+    resume: bool = False,
+    checkpoint_meta: dict | None = None,
 ) -> dict:
     """Fit ``field`` to binned trajectories in place and return the training history.
 
@@ -203,6 +212,10 @@ def train(
         Optional ``(members, lineages, bins)`` non-negative weights per target bin (bootstrap ensembles).
     description
         Label of the progress bar.
+    resume
+        Continue from the checkpoint in ``config.checkpoint_dir`` (a new fit when there is none yet).
+    checkpoint_meta
+        Strings identifying the fit (genes, architecture), stored in checkpoints and checked on resume.
 
     Returns
     -------
@@ -226,7 +239,7 @@ def train(
         if seg_val is not None:
             mw_val = mwt[:, seg_val.lineage, seg_val.start]
 
-    if config.cuda_graphs and graphs_available(device, config.solver):
+    if config.cuda_graphs and config.checkpoint_dir is None and not resume and graphs_available(device, config.solver):
         return train_graphed(
             field,
             method,
@@ -258,8 +271,10 @@ def train(
     best = {"score": math.inf, "epoch": -1, "state": copy.deepcopy(field.state_dict())}
     stopped = "max_epochs"
     field.n_evals = 0
+    ckpt = Checkpointer.from_config(config, field, opt, sched, checkpoint_meta)
+    start_epoch, best, hist = ckpt.resume(best, hist) if resume else (0, best, hist)
     t0 = time.perf_counter()
-    bar = trange(n_epochs, desc=description, disable=not progress_bar, leave=False)
+    bar = trange(start_epoch, n_epochs, desc=description, disable=not progress_bar, leave=False)
     try:
         for epoch in bar:
             field.train()
@@ -322,6 +337,7 @@ def train(
             if config.patience is not None and epoch - best["epoch"] >= config.patience:
                 stopped = "early_stopping"
                 break
+            ckpt.step(epoch, best, hist)
     except KeyboardInterrupt:
         stopped = "interrupted"
         warnings.warn(
