@@ -106,7 +106,7 @@ class VectorField(nn.Module):
 
 
 class MLPField(VectorField):
-    """A dense MLP ``f(x) = W_{L+1} s(... s(W_1 x + b_1) ...) + b_{L+1}``, optionally gated and with a linear skip.
+    """A dense MLP ``f(x) = W_{L+1} s(··· s(W_1 x + b_1) ···) + b_{L+1}``, optionally gated and with a linear skip.
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ from ._field import GroupedMLPField, MLPField, VectorField
 
 
 def abs_product(field: MLPField, weights: list[torch.Tensor] | None = None) -> torch.Tensor:
-    """``|W_{L+1}| ... |W_1|`` as ``(members, outputs, inputs)``: an upper bound on input-output dependence."""
+    """``|W_{L+1}| ··· |W_1|`` as ``(members, outputs, inputs)``: an upper bound on input-output dependence."""
     ws = list(field.weights) if weights is None else weights
     out = ws[0].abs()
     for w in ws[1:]:
@@ -24,7 +24,7 @@ def abs_product(field: MLPField, weights: list[torch.Tensor] | None = None) -> t
 
 
 def gate_product(gates: list[torch.Tensor]) -> torch.Tensor:
-    """``G_{L+1} ... G_1`` as ``(members, outputs, inputs)``: (expected) number of open input-output paths."""
+    """``G_{L+1} ··· G_1`` as ``(members, outputs, inputs)``: (expected) number of open input-output paths."""
     out = gates[0]
     for g in gates[1:]:
         out = torch.bmm(g, out)
