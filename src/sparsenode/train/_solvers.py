@@ -27,7 +27,14 @@ SOLVERS: dict[str, Solver] = {
 
 
 def get_solver(name: str) -> Solver:
-    """Look a solver up by name, with an error listing the choices."""
+    """Look a solver up by name, with an error listing the choices.
+
+    Examples
+    --------
+    >>> from sparsenode.train import get_solver
+    >>> get_solver("rk4").fixed_step
+    True
+    """
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; choose one of {sorted(SOLVERS)}")
     return SOLVERS[name]
@@ -46,6 +53,15 @@ def solve(
     """Integrate ``dy/dt = field(t, y)`` from ``y0`` and return the states at ``t`` (time first).
 
     Fixed-step solvers take ``step_size`` (default: the smallest spacing of ``t``); adaptive ones ``rtol``/``atol``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsenode.module import MLPField
+    >>> from sparsenode.train import solve
+    >>> y = solve(MLPField(3, hidden=(8,)), torch.ones(1, 2, 3), torch.linspace(0, 1, 5), solver="rk4")
+    >>> y.shape  # (times, members, batch, genes)
+    torch.Size([5, 1, 2, 3])
     """
     spec = get_solver(solver)
     if spec.fixed_step:
