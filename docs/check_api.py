@@ -2,8 +2,8 @@
 
 Public names are ``sparsenode.__all__`` and the ``__all__`` of every public subpackage and of ``sparsenode.bm.metrics``.
 A name counts as listed when ``api.md`` names it under any path that reaches the same object (``sn.SparseNODE`` also
-covers ``sparsenode.model.SparseNODE``). Exits 1 and prints what is missing otherwise; with ``--examples`` it also
-lists public functions and classes whose docstring has no ``Examples`` section.
+covers ``sparsenode.model.SparseNODE``). Every public function and class must also have an ``Examples`` section in
+its docstring (registries, plain dicts, get theirs from ``conf.py``). Exits 1 and prints what is missing otherwise.
 """
 
 from __future__ import annotations
@@ -70,12 +70,18 @@ def main() -> int:
     missing = sorted(n for n, obj in objects.items() if n not in listed and id(obj) not in documented_ids)
     for name in missing:
         print(f"missing from docs/api.md: {name}")
-    if "--examples" in sys.argv:
-        for name, obj in sorted(objects.items()):
-            if (inspect.isfunction(obj) or inspect.isclass(obj)) and "Examples" not in (inspect.getdoc(obj) or ""):
-                print(f"no Examples section: {name}")
-    print(f"{len(objects)} public names, {len(objects) - len(missing)} in docs/api.md")
-    return 1 if missing else 0
+    no_example = sorted(
+        name
+        for name, obj in objects.items()
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and "\nExamples\n" not in (inspect.getdoc(obj) or "")
+    )
+    for name in no_example:
+        print(f"no Examples section in the docstring of {name}")
+    print(
+        f"{len(objects)} public names, {len(objects) - len(missing)} in docs/api.md,",
+        f"{len(no_example)} without an example",
+    )
+    return 1 if missing or no_example else 0
 
 
 if __name__ == "__main__":
