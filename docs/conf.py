@@ -42,7 +42,8 @@ extensions = [
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "README.md", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "gallery/*.py"]
-source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
+# .rst first: autosummary writes its generated pages with the first suffix whose parser reads reStructuredText
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 master_doc = "index"
 
 # -- API reference: numpydoc docstrings through napoleon, one generated page per object (docs/generated/)
