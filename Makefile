@@ -47,6 +47,7 @@ install-doc: $(VENV)/.doc-installed
 # HTML docs in docs/_build/html; warnings are errors. Notebooks are rendered with their stored outputs.
 docs: install-doc
 	$(PY) docs/check_api.py
+	rm -rf docs/generated
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 # Execute every tutorial notebook (outputs are not written back; add --overwrite to PYTEST_ARGS to store them).
