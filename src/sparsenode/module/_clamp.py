@@ -19,6 +19,17 @@ class ClampedField(nn.Module):
         ``(genes,)`` or ``(members, batch, genes)`` 0/1 tensor of clamped genes.
     values
         Values the clamped genes are held at (same shape as ``mask``, or broadcastable).
+
+    Examples
+    --------
+    Hold gene 0 of a three-gene field at zero (a knockout): its derivative vanishes.
+
+    >>> import torch
+    >>> from sparsenode.module import ClampedField, MLPField
+    >>> field = MLPField(3, hidden=(8,))
+    >>> knockout = ClampedField(field, mask=torch.tensor([1.0, 0.0, 0.0]), values=torch.zeros(3))
+    >>> knockout(torch.zeros(()), torch.ones(1, 2, 3))[..., 0].abs().max().item()
+    0.0
     """
 
     def __init__(self, field: VectorField, mask: torch.Tensor, values: torch.Tensor):

@@ -50,6 +50,16 @@ class VectorField(nn.Module):
         degradation, so that the network part of the field only has to carry regulation between genes.
     input_mask
         Optional ``(genes,)`` 0/1 tensor: inputs with 0 cannot act on any output (e.g. non-regulators of a prior).
+
+    Examples
+    --------
+    Subclasses implement the network; the base class adds the decay term and the input mask.
+
+    >>> from sparsenode.module import MLPField, VectorField
+    >>> issubclass(MLPField, VectorField)
+    True
+    >>> MLPField(3, hidden=(8,)).decay_rates().shape  # (members, genes)
+    torch.Size([1, 3])
     """
 
     def __init__(self, n_genes: int, n_members: int = 1, decay: bool = True, input_mask: torch.Tensor | None = None):
@@ -106,7 +116,7 @@ class VectorField(nn.Module):
 
 
 class MLPField(VectorField):
-    """A dense MLP ``f(x) = W_{L+1} s(... s(W_1 x + b_1) ...) + b_{L+1}``, optionally gated and with a linear skip.
+    """A dense MLP ``f(x) = W_{L+1} s(··· s(W_1 x + b_1) ···) + b_{L+1}``, optionally gated and with a linear skip.
 
     Parameters
     ----------
@@ -129,6 +139,18 @@ class MLPField(VectorField):
         Seed of the weight initialisation.
     keep_prob
         Initial probability that a gate is open.
+
+    Examples
+    --------
+    States are ``(members, batch, genes)``; the field returns ``dx/dt`` of the same shape.
+
+    >>> import torch
+    >>> from sparsenode.module import MLPField
+    >>> field = MLPField(3, hidden=(8, 8), gates="weight")
+    >>> field(torch.zeros(()), torch.ones(1, 5, 3)).shape
+    torch.Size([1, 5, 3])
+    >>> field.config()["gates"]
+    'weight'
     """
 
     def __init__(
@@ -233,6 +255,16 @@ class GroupedMLPField(VectorField):
     The first layer is a dense ``(genes * hidden, genes)`` matrix whose row block ``i`` feeds output ``i``'s MLP;
     deeper layers are block-diagonal ``(genes, hidden, hidden)`` tensors applied with ``einsum``. The group-lasso
     groups are the columns ``[W_1^{(i)}]_{., k}``: input ``k`` of output ``i``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsenode.module import GroupedMLPField
+    >>> field = GroupedMLPField(4, hidden=(8,))
+    >>> field(torch.zeros(()), torch.ones(1, 2, 4)).shape
+    torch.Size([1, 2, 4])
+    >>> field.group_norms().shape  # (members, output, input)
+    torch.Size([1, 4, 4])
     """
 
     def __init__(
@@ -291,7 +323,16 @@ class GroupedMLPField(VectorField):
 
 
 def build_field(config: dict, input_mask: torch.Tensor | None = None, seed: int = 0) -> VectorField:
-    """Rebuild a field from :meth:`VectorField.config`."""
+    """Rebuild a field from :meth:`VectorField.config`.
+
+    Examples
+    --------
+    >>> from sparsenode.module import MLPField, build_field
+    >>> field = MLPField(3, hidden=(8,), gates="weight")
+    >>> copy = build_field(field.config())
+    >>> type(copy).__name__, copy.n_genes, copy.config() == field.config()
+    ('MLPField', 3, True)
+    """
     cfg = dict(config)
     kind = cfg.pop("kind")
     cfg["hidden"] = tuple(cfg["hidden"])
@@ -306,6 +347,14 @@ def jacobian(field: VectorField, states: torch.Tensor, chunk: int = 256) -> torc
     """Jacobians ``J[e, b, i, j] = d f_i / d x_j`` at ``states`` ``(members, batch, genes)``.
 
     Computed with batched vector-Jacobian products over chunks of outputs (no Python loop over single genes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsenode.module import MLPField, jacobian
+    >>> field = MLPField(3, hidden=(8,))
+    >>> jacobian(field, torch.ones(1, 5, 3)).shape  # (members, batch, outputs, inputs)
+    torch.Size([1, 5, 3, 3])
     """
     x = states.detach().clone().requires_grad_(True)
     with torch.enable_grad():

@@ -41,6 +41,16 @@ class Trajectories:
     cell_lineage, cell_bin
         Per cell of the input AnnData: index of its lineage and bin (``-1`` where the cell was not used). A cell in
         several lineages (membership matrix) is reported under the first.
+
+    Examples
+    --------
+    :func:`sparsenode.pp.bin_trajectories` returns one:
+
+    >>> import sparsenode as sn
+    >>> adata = sn.datasets.toy_grn(n_genes=4, n_cells=200)
+    >>> traj = sn.pp.bin_trajectories(adata, time_key="time", lineage_key="lineage", n_bins=8)
+    >>> traj.values.shape, traj.mask.shape  # (lineages, bins, genes), (lineages, bins)
+    ((2, 8, 4), (2, 8))
     """
 
     values: np.ndarray

@@ -29,7 +29,14 @@ SOLVERS: dict[str, Solver] = {
 
 
 def get_solver(name: str) -> Solver:
-    """Look a solver up by name, with an error listing the choices."""
+    """Look a solver up by name, with an error listing the choices.
+
+    Examples
+    --------
+    >>> from sparsenode.train import get_solver
+    >>> get_solver("rk4").fixed_step
+    True
+    """
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; choose one of {sorted(SOLVERS)}")
     return SOLVERS[name]
@@ -50,6 +57,15 @@ def solve(
     Fixed-step solvers take ``step_size`` (default: the smallest spacing of ``t``); adaptive ones ``rtol``/``atol``.
     On a uniform grid whose spacing is a whole number of steps (binned trajectories always are), fixed-step solvers
     run sparsenode's own grid integrator (no interpolation, no host synchronisation inside the solve).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsenode.module import MLPField
+    >>> from sparsenode.train import solve
+    >>> y = solve(MLPField(3, hidden=(8,)), torch.ones(1, 2, 3), torch.linspace(0, 1, 5), solver="rk4")
+    >>> y.shape  # (times, members, batch, genes)
+    torch.Size([5, 1, 2, 3])
     """
     spec = get_solver(solver)
     if spec.fixed_step:

@@ -56,6 +56,14 @@ class TrainConfig:
     checkpoint_dir, checkpoint_every
         Folder where a training checkpoint is written every ``checkpoint_every`` epochs (``None``: no checkpoints);
         ``train(..., resume=True)`` continues from it.
+
+    Examples
+    --------
+    >>> from sparsenode.train import TrainConfig
+    >>> config = TrainConfig(max_epochs=50, patience=None, solver="rk4")
+    >>> config.validate()
+    >>> config.to_dict()["patience"]  # None is stored as -1
+    -1
     """
 
     max_epochs: int = 500
@@ -93,7 +101,16 @@ class TrainConfig:
 
 
 def split_bins(mask: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out a random ``val_fraction`` of each lineage's filled bins (never its first) for validation."""
+    """Hold out a random ``val_fraction`` of each lineage's filled bins (never its first) for validation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsenode.train import split_bins
+    >>> train_mask, val_mask = split_bins(np.ones((2, 10), dtype=bool), val_fraction=0.2, seed=0)
+    >>> int(train_mask.sum()), int(val_mask.sum()), bool(val_mask[:, 0].any())
+    (16, 4, False)
+    """
     rng = np.random.default_rng(seed)
     val = np.zeros_like(mask)
     if val_fraction > 0:
@@ -108,7 +125,20 @@ def split_bins(mask: np.ndarray, val_fraction: float, seed: int) -> tuple[np.nda
 
 @dataclass
 class Segments:
-    """Shooting segments as tensors: starts ``(S, d)``, targets ``(H, S, d)``, per-target weights ``(H, S)``."""
+    """Shooting segments as tensors: starts ``(S, d)``, targets ``(H, S, d)``, per-target weights ``(H, S)``.
+
+    Examples
+    --------
+    :func:`make_segments` builds them:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from sparsenode.train import make_segments
+    >>> values, mask, times = np.zeros((1, 6, 3)), np.ones((1, 6), dtype=bool), np.linspace(0, 1, 6)
+    >>> seg = make_segments(values, mask, mask, times, horizon=2, device=torch.device("cpu"))
+    >>> seg.y0.shape, seg.targets.shape, seg.weights.shape
+    (torch.Size([5, 3]), torch.Size([2, 5, 3]), torch.Size([2, 5]))
+    """
 
     y0: torch.Tensor
     targets: torch.Tensor
@@ -127,7 +157,20 @@ def make_segments(
     device: torch.device,
     first_only: bool = False,
 ) -> Segments:
-    """Build shooting segments starting at ``start_mask`` bins and scored on ``target_mask`` bins."""
+    """Build shooting segments starting at ``start_mask`` bins and scored on ``target_mask`` bins.
+
+    Examples
+    --------
+    Six observed bins of one lineage give five segments, each scored on up to ``horizon`` following bins:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from sparsenode.train import make_segments
+    >>> values, mask, times = np.zeros((1, 6, 3)), np.ones((1, 6), dtype=bool), np.linspace(0, 1, 6)
+    >>> seg = make_segments(values, mask, mask, times, horizon=2, device=torch.device("cpu"))
+    >>> seg.start.tolist(), seg.weights.sum().item()
+    ([0, 1, 2, 3, 4], 9.0)
+    """
     n_lin, n_bins, _ = values.shape
     h = n_bins - 1 if horizon is None else min(int(horizon), n_bins - 1)
     if first_only:
@@ -168,7 +211,15 @@ def _segment_mse(field: VectorField, seg: Segments, config: TrainConfig, member_
 
 
 def feature_sparsity(adjacency: torch.Tensor, threshold: float = 1e-3) -> float:
-    """Fraction of input-output entries (relative to the largest) at or below ``threshold``; mean over members."""
+    """Fraction of input-output entries (relative to the largest) at or below ``threshold``; mean over members.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsenode.train import feature_sparsity
+    >>> feature_sparsity(torch.tensor([[[1.0, 0.0], [0.5, 0.0]]]))
+    0.5
+    """
     a = adjacency.detach().abs()
     scale = a.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
     return float(((a / scale) <= threshold).float().mean())
@@ -221,6 +272,24 @@ def train(
     -------
     History: per-epoch lists ``loss``, ``mse``, ``penalty``, ``val_mse``, ``sparsity``, ``lr`` plus ``best_epoch``,
     ``stopped`` (why training ended), ``n_evals`` and ``seconds``.
+
+    Examples
+    --------
+    The engine under :func:`sparsenode.tl.fit_node`, without AnnData:
+
+    >>> import sparsenode as sn
+    >>> from sparsenode.module import get_method, make_field
+    >>> from sparsenode.train import TrainConfig, train
+    >>> adata = sn.datasets.toy_grn(n_genes=4, n_cells=200)
+    >>> traj = sn.pp.bin_trajectories(adata, time_key="time", lineage_key="lineage")
+    >>> method = get_method("pathreg")
+    >>> field = make_field(
+    ...     method, 4, hidden=(8,), activation="softplus", n_members=1, decay=True, input_mask=None, seed=0
+    ... )
+    >>> config = TrainConfig(max_epochs=3, patience=None)
+    >>> history = train(field, method, method.lambdas, traj.values, traj.mask, traj.times, config, progress_bar=False)
+    >>> len(history["loss"]), history["stopped"]
+    (3, 'max_epochs')
     """
     config.validate()
     device = next(field.parameters()).device
