@@ -20,7 +20,6 @@ import json
 import platform
 import time
 
-import numpy as np
 import torch
 
 import sparsenode as sn

@@ -193,7 +193,7 @@ def drop_frames(
         rows = rows[np.argsort(t[rows], kind="stable")]
         keep[rows[: int(keep_first)]] = True
         rest = rows[int(keep_first) :]
-        n_drop = int(round(fraction * rest.size))
+        n_drop = round(fraction * rest.size)
         keep[rng.choice(rest, size=rest.size - n_drop, replace=False)] = True
     out = adata[keep].copy()
     out.uns[K.OOD] = {"setting": "irregular", "fraction": fraction, "seed": int(seed), "keep_first": int(keep_first)}

@@ -8,10 +8,10 @@ from ._perturb import perturbation_screen, simulate_knockout, simulate_perturbat
 
 __all__ = [
     "FORECAST_BASELINES",
-    "forecast",
-    "forecast_baseline",
     "fit_node",
     "fit_pathreg",
+    "forecast",
+    "forecast_baseline",
     "infer_grn",
     "perturbation_screen",
     "regularization_path",

@@ -268,7 +268,10 @@ def forecast(
     preds_scaled = [sim[i, ix] for i, ix in enumerate(idx)]
     preds = [ps * scale + offset for ps in preds_scaled]
     sq = np.concatenate(
-        [((ps - (tr.truth[n_observed:] - offset) / scale) ** 2).ravel() for ps, tr in zip(preds_scaled, task)]
+        [
+            ((ps - (tr.truth[n_observed:] - offset) / scale) ** 2).ravel()
+            for ps, tr in zip(preds_scaled, task, strict=True)
+        ]
     )
     params = {
         "key": key,
