@@ -51,6 +51,7 @@ def fit(adata, method: str, args) -> dict:
         segment_bins=None if args.segment_bins <= 0 else args.segment_bins,
         patience=None,
         seed=args.seed,
+        solver=args.solver,
         device="cpu",
         progress_bar=False,
     )
@@ -90,13 +91,17 @@ def main() -> None:
         "--no-irregular-fit", action="store_true", help="score irregular test frames with the clean fit"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--split", default="test", choices=["val", "test"], help="trials to score: 'val' for tuning, 'test' to report"
+    )
+    parser.add_argument("--solver", default="dopri5", help="ODE solver of the fits")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     data = sn.datasets.mocap35(args.path)
     train = data[data.obs["split"] == "train"].copy()
-    test = data[data.obs["split"] == "test"].copy()
+    test = data[data.obs["split"] == args.split].copy()
     noisy = sn.pp.add_noise(test, args.noise, seed=args.seed)
     train_irr = sn.pp.drop_frames(train, args.drop, seed=args.seed, keep_first=args.n_observed)
     test_irr = sn.pp.drop_frames(test, args.drop, seed=args.seed + 1, keep_first=args.n_observed)

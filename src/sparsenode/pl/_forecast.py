@@ -111,7 +111,7 @@ def forecast(
     fc_sel = role == "forecast"
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+        _, ax = plt.subplots(figsize=(7.2, 3.6), layout="constrained")
     palette = mpl.colormaps["tab10"].colors
     for j, name in enumerate(chosen):
         c = palette[j % len(palette)]
@@ -126,7 +126,8 @@ def forecast(
         Line2D([], [], color="0.3", ls="--", lw=1.8, label="forecast"),
     ]
     handles += [Line2D([], [], color=palette[j % len(palette)], lw=2, label=n) for j, n in enumerate(chosen)]
-    ax.legend(handles=handles, fontsize="small", frameon=False, loc="best", ncols=2)
+    # outside the axes: long forecasts fill the whole panel, so no inside corner stays free
+    ax.legend(handles=handles, fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xlabel(time_key)
     ax.set_ylabel("value")
     mse = float(np.asarray(stored["mse_per_trial"])[trials.index(trial)])
