@@ -2,15 +2,18 @@
 
 Run by hand (single thread, low priority), e.g.::
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/mocap.py ../shared/data/mocap --out mocap.json
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/mocap.py /work/shared/data/mocap --out mocap.json
 
-Protocol: fit each method on the 16 training trials (one bin per frame, ``n_bins=None``), then forecast the 4 test
-trials from their first ``--n-observed`` frames to frame 300 (ODE2VAE's protocol: observe the first frames, predict
-the rest) and report the MSE in the file's units over all forecast frames and the 50 channels. The same forecast is
-scored with noisy inputs (Gaussian noise of ``--noise`` channel standard deviations added to the test trials, scored
-against the clean frames) and with irregular sampling (a ``--drop`` fraction of frames removed at random from the
-training and the test trials; the models are refitted on the irregular training trials and forecast the remaining
-test frames). Baselines see exactly the same observed frames and are scored on the same frames.
+Protocol: fit each method on the 16 training trials (300 frames each, one bin per frame, ``n_bins=None``; single
+shooting over whole trials), then forecast the 4 test trials from their first ``--n-observed`` frames to frame 300
+(ODE2VAE's protocol: observe the first frames, predict the rest) and report the MSE in the file's units over all
+forecast frames and the 50 channels. The same forecast is scored with noisy inputs (Gaussian noise of ``--noise``
+channel standard deviations added to the test trials, scored against the clean frames) and with irregular sampling
+(a ``--drop`` fraction of frames after the observed start removed at random from the training and the test trials;
+the models are refitted on the irregular training trials and forecast the remaining test frames). Baselines
+(constant position, constant velocity) see exactly the same observed frames and are scored on the same frames; the
+per-channel training mean is listed as a reference that ignores the observed frames. Settings were chosen on the
+validation trials (``--split val``), the reported figures are ``--split test``.
 """
 
 from __future__ import annotations
