@@ -110,6 +110,7 @@ def main() -> None:
     data = sn.datasets.mocap35(args.path)
     train = data[data.obs["split"] == "train"].copy()
     test = data[data.obs["split"] == args.split].copy()
+    val = data[data.obs["split"] == "val"].copy()  # clean validation MSE is listed beside every result
     noisy = sn.pp.add_noise(test, args.noise, seed=args.seed)
     train_irr = sn.pp.drop_frames(train, args.drop, seed=args.seed, keep_first=args.n_observed)
     test_irr = sn.pp.drop_frames(test, args.drop, seed=args.seed + 1, keep_first=args.n_observed)
@@ -117,6 +118,7 @@ def main() -> None:
     rows = {}
     for b in BASELINES:
         rows[b] = {
+            "val_mse": score(val, b, n),
             "test_mse": score(test, b, n),
             "noise_mse": score(noisy, b, n, truth_layer="clean"),
             "irregular_mse": score(test_irr, b, n),
@@ -124,6 +126,7 @@ def main() -> None:
         print(b, rows[b], flush=True)
     train_mean = np.asarray(train.X).mean(axis=0)
     rows[REFERENCE] = {
+        "val_mse": training_mean_mse(val, train_mean),
         "test_mse": training_mean_mse(test, train_mean),
         "noise_mse": training_mean_mse(noisy, train_mean, truth_layer="clean"),
         "irregular_mse": training_mean_mse(test_irr, train_mean),
@@ -131,6 +134,7 @@ def main() -> None:
     print(REFERENCE, rows[REFERENCE], flush=True)
     for method in args.methods:
         row = fit(train, method, args)
+        row["val_mse"] = score(val, method, n, fit_from=train)
         row["test_mse"] = score(test, method, n, fit_from=train)
         row["noise_mse"] = score(noisy, method, n, truth_layer="clean", fit_from=train)
         if args.no_irregular_fit:
