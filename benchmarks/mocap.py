@@ -83,9 +83,7 @@ def main() -> None:
     parser.add_argument("path", help="mocap35.mat or its folder")
     parser.add_argument("--methods", nargs="*", default=METHODS, help="none: baselines only")
     parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument(
-        "--epochs-grouplasso", type=int, default=60, help="epochs for grouplasso (slower per epoch); 0: --epochs"
-    )
+    parser.add_argument("--epochs-grouplasso", type=int, default=0, help="epochs for grouplasso; 0: --epochs")
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument(
         "--segment-bins", type=int, default=0, help="multiple-shooting segment length (frames); 0: single"
