@@ -371,6 +371,7 @@ def test_public_api():
         "regularization_path",
         "regulatory_graph",
         "skeleton",
+        "forecast",
         "trajectory_fit",
         "training_history",
     }

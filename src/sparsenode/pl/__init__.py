@@ -5,12 +5,14 @@ plots), ``show=True`` calls :func:`matplotlib.pyplot.show`, ``show=None`` shows 
 """
 
 from ._fit import regularization_path, training_history, trajectory_fit
+from ._forecast import forecast
 from ._network import adjacency, regulatory_graph
 from ._perturbation import perturbation, perturbation_embedding
 from ._skeleton import skeleton
 
 __all__ = [
     "adjacency",
+    "forecast",
     "perturbation",
     "perturbation_embedding",
     "regularization_path",

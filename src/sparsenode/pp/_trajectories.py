@@ -236,6 +236,30 @@ def _column_stats(x, scaling: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(lo, dtype=np.float64), np.asarray(rng, dtype=np.float64)
 
 
+MAX_GRID_BINS = 100_000
+
+
+def _grid_bins(t: np.ndarray, time_key: str) -> tuple[np.ndarray, int]:
+    """Bin index of each time on the regular grid spanned by the distinct times, and the number of grid points."""
+    uniq = np.unique(t)
+    if uniq.size < 2:
+        raise ValueError(f"adata.obs[{time_key!r}] has a single distinct time; n_bins=None needs at least two")
+    step = float(np.diff(uniq).min())
+    pos = (uniq - uniq[0]) / step
+    if np.abs(pos - np.rint(pos)).max() > 1e-3:
+        raise ValueError(
+            f"the times in adata.obs[{time_key!r}] do not lie on a regular grid (smallest gap {step:g}); "
+            "n_bins=None needs regularly sampled times with possible gaps, e.g. frames; pass an integer n_bins"
+        )
+    n = int(np.rint(pos[-1])) + 1
+    if n > MAX_GRID_BINS:
+        raise ValueError(
+            f"a grid with step {step:g} over the time range needs {n} bins (at most {MAX_GRID_BINS}); "
+            "pass an integer n_bins"
+        )
+    return np.rint((t - uniq[0]) / step).astype(np.int64), n
+
+
 def bin_trajectories(
     adata: AnnData,
     *,
@@ -243,7 +267,7 @@ def bin_trajectories(
     lineage_key: str | None = None,
     genes=None,
     layer: str | None = None,
-    n_bins: int = 30,
+    n_bins: int | None = 30,
     scaling: str = "minmax",
     lineage_threshold: float = 0.5,
     min_bins: int = 3,
@@ -270,7 +294,10 @@ def bin_trajectories(
     layer
         Layer to read instead of ``adata.X``.
     n_bins
-        Number of equal-width pseudotime bins.
+        Number of equal-width pseudotime bins, or ``None`` for one bin per time point of a regular sampling grid
+        (e.g. motion-capture frames): the grid step is the smallest gap between distinct times, every time must lie
+        on it, and grid points no cell of a lineage has (dropped frames) are empty, masked bins. Bin times are then
+        the grid points themselves, ``0`` and ``1`` included.
     scaling
         ``"minmax"``, ``"zscore"`` or ``"none"``.
     lineage_threshold
@@ -294,9 +321,10 @@ def bin_trajectories(
         raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
     if scaling not in SCALINGS:
         raise ValueError(f"scaling must be one of {SCALINGS}, not {scaling!r}")
-    if int(n_bins) < 2:
-        raise ValueError(f"n_bins must be at least 2, got {n_bins}")
-    n_bins = int(n_bins)
+    if n_bins is not None:
+        if int(n_bins) < 2:
+            raise ValueError(f"n_bins must be at least 2 (or None for one bin per sampled time), got {n_bins}")
+        n_bins = int(n_bins)
     if time_key not in adata.obs:
         raise KeyError(
             f"no column {time_key!r} in adata.obs (available: {_column_list(adata)}); compute a pseudotime first, "
@@ -335,7 +363,12 @@ def bin_trajectories(
     t_min, t_max = float(t_used.min()), float(t_used.max())
     span = t_max - t_min if t_max > t_min else 1.0
     tau = (t_used - t_min) / span
-    bins = np.minimum((tau * n_bins).astype(np.int64), n_bins - 1)
+    if n_bins is None:
+        bins, n_bins = _grid_bins(t_used, time_key)
+        times = np.arange(n_bins) / (n_bins - 1)
+    else:
+        bins = np.minimum((tau * n_bins).astype(np.int64), n_bins - 1)
+        times = (np.arange(n_bins) + 0.5) / n_bins
 
     n_lin = memb.shape[1]
     d = len(gene_idx)
@@ -365,7 +398,6 @@ def bin_trajectories(
     cell_bin = np.full(adata.n_obs, -1, dtype=np.int64)
     cell_lineage[rows] = memb_used.argmax(axis=1)
     cell_bin[rows] = bins
-    times = (np.arange(n_bins) + 0.5) / n_bins
     logger.info("binned %d cells into %d lineage(s) x %d bins of %d genes", len(rows), n_lin, n_bins, d)
     return Trajectories(
         values=values.astype(np.float32),

@@ -1,13 +1,17 @@
 """Tools: fit sparse neural ODEs, infer networks, simulate perturbations. The only writers of AnnData."""
 
 from ._fit import fit_node, fit_pathreg
+from ._forecast import FORECAST_BASELINES, forecast, forecast_baseline
 from ._grn import infer_grn
 from ._path import regularization_path
 from ._perturb import perturbation_screen, simulate_knockout, simulate_perturbation
 
 __all__ = [
+    "FORECAST_BASELINES",
     "fit_node",
     "fit_pathreg",
+    "forecast",
+    "forecast_baseline",
     "infer_grn",
     "perturbation_screen",
     "regularization_path",

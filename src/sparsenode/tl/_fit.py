@@ -49,7 +49,7 @@ def fit_node(
     lineage_key: str | None = None,
     genes=None,
     layer: str | None = None,
-    n_bins: int = 30,
+    n_bins: int | None = 30,
     scaling: str = "minmax",
     hidden=DEFAULT_HIDDEN,
     activation: str = "softplus",
@@ -97,7 +97,8 @@ def fit_node(
     layer
         Layer to use instead of ``adata.X``.
     n_bins
-        Pseudotime bins per lineage.
+        Pseudotime bins per lineage, or ``None`` for one bin per time point of regularly sampled data (frames; no
+        averaging, see :func:`sparsenode.pp.bin_trajectories`).
     scaling
         Per-gene scaling: ``"minmax"`` (as in the paper), ``"zscore"`` or ``"none"``.
     hidden
@@ -198,7 +199,8 @@ def fit_node(
                 "time_key": time_key,
                 "lineage_key": lineage_key,
                 "layer": layer,
-                "n_bins": int(n_bins),
+                "n_bins": int(traj.n_bins),
+                "time_grid": n_bins is None,
                 "scaling": scaling,
                 "key_added": key_added,
             }
