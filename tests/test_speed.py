@@ -189,3 +189,20 @@ def test_sparse_binning_matches_dense_in_chunks():
     np.testing.assert_allclose(a.values, b.values, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(a.mask, b.mask)
     assert sp.issparse(sparse.X) and sparse.X.dtype == np.float32  # the user's matrix is untouched
+
+
+def test_fixed_step_solver_on_irregular_cell_times_is_accurate_and_bounded():
+    """Cells' pseudotimes have near-duplicate values: rk4 must not step at the smallest gap (millions of steps)."""
+    from sparsenode.module import MLPField
+    from sparsenode.train import solve
+
+    torch.manual_seed(0)
+    field = MLPField(4, hidden=(8,))
+    t = torch.sort(torch.cat([torch.rand(60), torch.tensor([0.0, 0.5, 0.5 + 1e-7, 1.0])])).values
+    y0 = torch.rand(1, 2, 4)
+    field.n_evals = 0
+    with torch.no_grad():
+        rk4 = solve(field, y0, t, solver="rk4")
+        ref = solve(field, y0, t, solver="dopri5", rtol=1e-7, atol=1e-8)
+    assert rk4.shape == (64, 1, 2, 4)
+    torch.testing.assert_close(rk4, ref, rtol=1e-4, atol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +43,17 @@ def get_solver(name: str) -> Solver:
     return SOLVERS[name]
 
 
+def _union_grid(step: float):
+    """Torchdiffeq grid constructor: uniform steps of at most ``step`` plus every requested time."""
+
+    def construct(func, y0, t):
+        n = max(1, math.ceil(float(t[-1] - t[0]) / step - 1e-9))
+        base = torch.linspace(float(t[0]), float(t[-1]), n + 1, dtype=t.dtype, device=t.device)
+        return torch.unique(torch.cat([base, t]))  # sorted
+
+    return construct
+
+
 def solve(
     field: torch.nn.Module,
     y0: torch.Tensor,
@@ -54,7 +66,9 @@ def solve(
 ) -> torch.Tensor:
     """Integrate ``dy/dt = field(t, y)`` from ``y0`` and return the states at ``t`` (time first).
 
-    Fixed-step solvers take ``step_size`` (default: the smallest spacing of ``t``); adaptive ones ``rtol``/``atol``.
+    Fixed-step solvers take ``step_size`` (default: the spacing of a uniform ``t``; for irregular ``t``, such as
+    cells' pseudotimes, its mean spacing, with every requested time added to the grid); adaptive ones
+    ``rtol``/``atol``.
     On a uniform grid whose spacing is a whole number of steps (binned trajectories always are), fixed-step solvers
     run sparsenode's own grid integrator (no interpolation, no host synchronisation inside the solve).
 
@@ -71,6 +85,7 @@ def solve(
     if spec.fixed_step:
         tt = t.detach().cpu().double()
         gaps = torch.diff(tt)
+        explicit_step = step_size is not None
         if step_size is None:
             step_size = float(gaps.min()) if tt.numel() > 1 else 1.0
         if tt.numel() > 1:
@@ -79,5 +94,8 @@ def solve(
             uniform = bool((gaps - dt).abs().max() <= 1e-6 * max(abs(dt), 1e-12))
             if uniform and substeps >= 1 and abs(substeps * float(step_size) - dt) <= 1e-6 * abs(dt):
                 return integrate_grid(field, y0, tt.numel() - 1, dt, method=spec.method, substeps=substeps)
+        if tt.numel() > 1:  # irregular times (e.g. cells): a uniform grid plus the requested times, no tiny steps
+            step = float(step_size) if explicit_step else float(gaps.mean())
+            return odeint(field, y0, t, method=spec.method, options={"grid_constructor": _union_grid(step)})
         return odeint(field, y0, t, method=spec.method, options={"step_size": float(step_size)})
     return odeint(field, y0, t, method=spec.method, rtol=rtol, atol=atol)
