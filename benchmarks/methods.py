@@ -1,0 +1,156 @@
+"""Per-method comparison on toy_grn (10 genes, several seeds) and krumsiek11.
+
+For every method this fits ``sn.tl.fit_node(method=...)`` with the package defaults, reads the network with
+``sn.tl.infer_grn`` (default readout) and scores it with ``sn.bm.score`` against ``adata.uns["true_network"]``.
+Reported per fit: train MSE (single shooting from each lineage's first bin), validation MSE (held-out bins,
+multiple shooting, best epoch), feature sparsity, weight sparsity, AUPRC ratio and the seconds the fit took.
+``pathreg_unit`` is PathReg with the paper code's per-unit gates (``gates="unit"``).
+
+Run by hand (two worker processes, one torch thread each)::
+
+    PYTHONPATH=src python benchmarks/methods.py --seeds 0 1 2 --jobs 2 --out methods.csv
+
+``--lambdas '{"cnode": {"lambda_weight": 0.1}}'`` overrides strengths (used to choose the defaults); ``--sweep
+METHOD NAME v1 v2 ...`` fits one method along a list of strengths on the same datasets and seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+METHODS = ["node", "l0", "cnode", "grouplasso", "lassonet_inner", "lassonet_outer", "pathreg", "pathreg_unit"]
+DATASETS = ["toy_grn", "krumsiek11"]
+
+
+def _dataset(name: str, seed: int):
+    import sparsenode as sn
+
+    if name == "toy_grn":
+        return sn.datasets.toy_grn(n_genes=10, seed=seed)
+    if name == "krumsiek11":
+        return sn.datasets.krumsiek11()
+    raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+
+
+def run_one(dataset: str, seed: int, method: str, lambdas: dict | None = None, max_epochs: int = 500) -> dict:
+    """Fit one method on one dataset/seed and return its row of the comparison."""
+    import torch
+
+    import sparsenode as sn
+
+    torch.set_num_threads(1)
+    adata = _dataset(dataset, seed)
+    fit_method, gates = (method, None) if method != "pathreg_unit" else ("pathreg", "unit")
+    t0 = time.perf_counter()
+    sn.tl.fit_node(
+        adata,
+        method=fit_method,
+        gates=gates,
+        lambdas=lambdas or None,
+        time_key="time",
+        lineage_key="lineage",
+        max_epochs=max_epochs,
+        seed=seed,
+        device="cpu",
+        progress_bar=False,
+        key_added=method,
+    )
+    seconds = time.perf_counter() - t0
+    sn.tl.infer_grn(adata, key=method)
+    scores = sn.bm.score(sn.get.grn(adata, key=method), adata.uns["true_network"])
+    m = adata.uns[method]["metrics"]
+    hist = adata.uns[method]["history"]
+    return {
+        "dataset": dataset,
+        "seed": seed,
+        "method": method,
+        "lambdas": json.dumps(lambdas or {}, sort_keys=True),
+        "train_mse": float(m["train_mse"]),
+        "val_mse": float(m["val_mse"]),
+        "feature_sparsity": float(m["feature_sparsity"]),
+        "weight_sparsity": float(m["weight_sparsity"]),
+        "auprc_ratio": float(scores["auprc_ratio"]),
+        "epochs": len(hist["loss"]),
+        "seconds": seconds,
+    }
+
+
+def _star(args):
+    return run_one(*args)
+
+
+def run(jobs: list[tuple], n_jobs: int) -> pd.DataFrame:
+    """Run ``run_one`` over argument tuples in ``n_jobs`` processes."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if n_jobs <= 1:
+        rows = [_star(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(n_jobs) as ex:
+            rows = list(ex.map(_star, jobs))
+    return pd.DataFrame(rows)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds per dataset, method (and strengths), plus the node baseline comparison."""
+    cols = ["train_mse", "val_mse", "feature_sparsity", "weight_sparsity", "auprc_ratio", "seconds"]
+    g = df.groupby(["dataset", "method", "lambdas"], sort=False)
+    out = g[cols].mean()
+    out["auprc_ratio_min"] = g["auprc_ratio"].min()
+    out["auprc_ratio_max"] = g["auprc_ratio"].max()
+    out["n"] = g.size()
+    out = out.reset_index()
+    node = out[out["method"] == "node"].set_index("dataset")
+    if len(node):
+        ref_val = out["dataset"].map(node["val_mse"])
+        ref_fs = out["dataset"].map(node["feature_sparsity"])
+        out["val_vs_node"] = out["val_mse"] / ref_val
+        out["criterion"] = (out["feature_sparsity"] > ref_fs) & (out["val_vs_node"] <= 1.5)
+    return out
+
+
+def main(argv=None) -> None:
+    """Command line entry point."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", nargs="+", default=METHODS)
+    p.add_argument("--datasets", nargs="+", default=DATASETS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--max-epochs", type=int, default=500)
+    p.add_argument("--lambdas", default="{}", help="JSON {method: {name: value}} overriding defaults")
+    p.add_argument("--sweep", nargs="+", default=None, help="METHOD NAME v1 v2 ...: fit along strengths")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--out", default=None, help="CSV of every fit")
+    a = p.parse_args(argv)
+    over = json.loads(a.lambdas)
+    jobs = []
+    if a.sweep:
+        method, name, *values = a.sweep
+        grid = [{name: float(v)} for v in values]
+        for d in a.datasets:
+            for s in a.seeds:
+                jobs += [(d, s, method, lam, a.max_epochs) for lam in grid]
+    else:
+        for d in a.datasets:
+            for s in a.seeds:
+                jobs += [(d, s, m, over.get(m), a.max_epochs) for m in a.methods]
+    df = run(jobs, a.jobs)
+    if a.out:
+        df.to_csv(a.out, index=False)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+    print(summary(df).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if not a.sweep and "toy_grn" in set(df["dataset"]) and "node" in set(df["method"]):
+        toy = df[df["dataset"] == "toy_grn"].pivot_table(index="seed", columns="method", values="auprc_ratio")
+        print("\ntoy_grn AUPRC ratio per seed\n" + toy.to_string(float_format=lambda x: f"{x:.3f}"))
+        wins = {m: int(np.sum(toy[m] > toy["node"])) for m in toy.columns if m != "node"}
+        print(f"seeds where a method's AUPRC ratio beats node's (of {len(toy)}): {wins}")
+
+
+if __name__ == "__main__":
+    main()
