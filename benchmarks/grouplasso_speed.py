@@ -19,6 +19,7 @@ Run by hand (one torch thread)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -42,7 +43,7 @@ class LoopField(nn.Module):
         def mlp():
             sizes = [n_genes, *hidden]
             layers = []
-            for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            for a, b in itertools.pairwise(sizes):
                 layers += [nn.Linear(a, b), nn.Softplus()]
             return nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
 

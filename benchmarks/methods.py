@@ -10,8 +10,8 @@ Run by hand (two worker processes, one torch thread each)::
 
     PYTHONPATH=src python benchmarks/methods.py --seeds 0 1 2 --jobs 2 --out methods.csv
 
-``--lambdas '{"cnode": {"lambda_weight": 0.1}}'`` overrides strengths (used to choose the defaults); ``--sweep
-METHOD NAME v1 v2 ...`` fits one method along a list of strengths on the same datasets and seeds.
+``--lambdas '{"cnode": {"lambda_weight": 0.1}}'`` overrides strengths; ``--sweep '{"cnode": {"lambda_weight":
+[0.1, 1]}}'`` fits methods along lists of strengths on the same datasets and seeds (used to choose the defaults).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 import pandas as pd
@@ -86,14 +86,24 @@ def _star(args):
     return run_one(*args)
 
 
-def run(jobs: list[tuple], n_jobs: int) -> pd.DataFrame:
-    """Run ``run_one`` over argument tuples in ``n_jobs`` processes."""
+def run(jobs: list[tuple], n_jobs: int, out: str | None = None) -> pd.DataFrame:
+    """Run ``run_one`` over argument tuples in ``n_jobs`` processes; append each row to ``out`` as it finishes."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    rows = []
+
+    def keep(row):
+        rows.append(row)
+        if out:
+            pd.DataFrame([row]).to_csv(out, mode="a", header=len(rows) == 1, index=False)
+        print(f"{row['dataset']} seed {row['seed']} {row['method']} {row['lambdas']}: done", flush=True)
+
     if n_jobs <= 1:
-        rows = [_star(j) for j in jobs]
+        for j in jobs:
+            keep(_star(j))
     else:
         with ProcessPoolExecutor(n_jobs) as ex:
-            rows = list(ex.map(_star, jobs))
+            for fut in as_completed([ex.submit(_star, j) for j in jobs]):
+                keep(fut.result())
     return pd.DataFrame(rows)
 
 
@@ -123,25 +133,27 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--max-epochs", type=int, default=500)
     p.add_argument("--lambdas", default="{}", help="JSON {method: {name: value}} overriding defaults")
-    p.add_argument("--sweep", nargs="+", default=None, help="METHOD NAME v1 v2 ...: fit along strengths")
+    p.add_argument("--sweep", default=None, help="JSON {method: {name: [v1, v2, ...]}}: fit along strengths")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=None, help="CSV of every fit")
     a = p.parse_args(argv)
     over = json.loads(a.lambdas)
     jobs = []
     if a.sweep:
-        method, name, *values = a.sweep
-        grid = [{name: float(v)} for v in values]
+        grid = json.loads(a.sweep)
         for d in a.datasets:
             for s in a.seeds:
-                jobs += [(d, s, method, lam, a.max_epochs) for lam in grid]
+                jobs.append((d, s, "node", None, a.max_epochs))  # the baseline of the criterion
+                for method, strengths in grid.items():
+                    name = next(iter(strengths))
+                    jobs += [(d, s, method, {name: float(v)}, a.max_epochs) for v in strengths[name]]
     else:
         for d in a.datasets:
             for s in a.seeds:
                 jobs += [(d, s, m, over.get(m), a.max_epochs) for m in a.methods]
-    df = run(jobs, a.jobs)
-    if a.out:
-        df.to_csv(a.out, index=False)
+    if a.out and os.path.exists(a.out):
+        os.remove(a.out)
+    df = run(jobs, a.jobs, a.out)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     print(summary(df).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
