@@ -152,6 +152,7 @@ def main(argv=None) -> None:
     p.add_argument("--max-epochs", type=int, default=500)
     p.add_argument("--lambdas", default="{}", help="JSON {method: {name: value}} overriding defaults")
     p.add_argument("--sweep", default=None, help="JSON {method: {name: [v1, v2, ...]}}: fit along strengths")
+    p.add_argument("--no-node", action="store_true", help="sweep without refitting the node baseline")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=None, help="CSV of every fit")
     a = p.parse_args(argv)
@@ -161,7 +162,8 @@ def main(argv=None) -> None:
         grid = json.loads(a.sweep)
         for d in a.datasets:
             for s in a.seeds:
-                jobs.append((d, s, "node", None, a.max_epochs))  # the baseline of the criterion
+                if not a.no_node:
+                    jobs.append((d, s, "node", None, a.max_epochs))  # the baseline of the criterion
                 for method, strengths in grid.items():
                     name = next(iter(strengths))
                     jobs += [(d, s, method, {name: float(v)}, a.max_epochs) for v in strengths[name]]
