@@ -143,6 +143,24 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def report_per_seed(df: pd.DataFrame) -> None:
+    """Print, per dataset, each seed's AUPRC / AP ratios and the seeds where each method meets the criterion."""
+    fmt = {"float_format": lambda x: f"{x:.3f}"}
+    for d, sub in df.groupby("dataset", sort=False):
+        if "node" not in set(sub["method"]):
+            continue
+        node = sub[sub["method"] == "node"].set_index("seed")
+        sub = sub.assign(val_vs_node=sub["val_mse"] / sub["seed"].map(node["val_mse"]))
+        for col in ("auprc_ratio", "ap_ratio", "val_vs_node", "feature_sparsity"):
+            tab = sub.pivot_table(index="seed", columns="method", values=col)
+            print(f"\n{d}: {col} per seed\n" + tab.to_string(**fmt))
+        ok = (sub["feature_sparsity"] > sub["seed"].map(node["feature_sparsity"])) & (
+            sub["val_mse"] <= 1.5 * sub["seed"].map(node["val_mse"])
+        )
+        passed = ok.groupby(sub["method"]).sum().astype(int).to_dict()
+        print(f"{d}: seeds meeting the criterion (feature sparsity > node's at val MSE <= 1.5x node's): {passed}")
+
+
 def main(argv=None) -> None:
     """Command line entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,7 +173,15 @@ def main(argv=None) -> None:
     p.add_argument("--no-node", action="store_true", help="sweep without refitting the node baseline")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=None, help="CSV of every fit")
+    p.add_argument("--from-csv", nargs="+", default=None, help="summarise earlier --out files instead of fitting")
     a = p.parse_args(argv)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+    if a.from_csv:
+        df = pd.concat([pd.read_csv(f) for f in a.from_csv], ignore_index=True).fillna({"lambdas": "{}"})
+        print(summary(df).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        report_per_seed(df)
+        return
     over = json.loads(a.lambdas)
     jobs = []
     if a.sweep:
@@ -174,14 +200,9 @@ def main(argv=None) -> None:
     if a.out and os.path.exists(a.out):
         os.remove(a.out)
     df = run(jobs, a.jobs, a.out)
-    pd.set_option("display.width", 200)
-    pd.set_option("display.max_columns", 20)
     print(summary(df).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    if not a.sweep and "toy_grn" in set(df["dataset"]) and "node" in set(df["method"]):
-        toy = df[df["dataset"] == "toy_grn"].pivot_table(index="seed", columns="method", values="auprc_ratio")
-        print("\ntoy_grn AUPRC ratio per seed\n" + toy.to_string(float_format=lambda x: f"{x:.3f}"))
-        wins = {m: int(np.sum(toy[m] > toy["node"])) for m in toy.columns if m != "node"}
-        print(f"seeds where a method's AUPRC ratio beats node's (of {len(toy)}): {wins}")
+    if not a.sweep:
+        report_per_seed(df)
 
 
 if __name__ == "__main__":
