@@ -211,7 +211,7 @@ METHODS: dict[str, Method] = {
         "grouped",
         None,
         None,
-        {"lambda_group": 1e-2},
+        {"lambda_group": 1.0},
         None,
         _group_prox,
         lambda f: f.group_norms(),
