@@ -263,3 +263,20 @@ def test_perturbation_accuracy():
     s_true = pd.Series(true, index=list("wxyz"))
     s_pred = pd.Series(pred[::-1], index=list("zyxw"))  # aligned on labels
     assert M.perturbation_accuracy(s_pred, s_true, noise=0.1) == res
+
+
+def test_average_precision_does_not_reward_ties():
+    """An all-zero (fully pruned) network must not look better than random: AP ratio 1, unlike BEELINE's AUPRC."""
+    genes = list("abcdefgh")
+    truth = pd.DataFrame({"source": ["a", "b", "c"], "target": ["b", "c", "d"]})
+    empty = pd.DataFrame({"source": ["a"], "target": ["b"], "weight": [0.0]})
+    res = sn.bm.score(empty, truth, genes=genes)
+    assert res["ap_ratio"] == pytest.approx(1.0)
+    assert res["auprc_ratio"] > 5  # BEELINE's trapezoid from (0, 1): kept for comparability with published tables
+    perfect = pd.DataFrame({"source": ["a", "b", "c"], "target": ["b", "c", "d"], "weight": [3.0, 2.0, 1.0]})
+    assert sn.bm.score(perfect, truth, genes=genes)["ap"] == pytest.approx(1.0)
+    # one true edge ranked first, then the rest tied: AP = (1/3 * 1) + (2/3 * precision of the tie)
+    one = pd.DataFrame({"source": ["a"], "target": ["b"], "weight": [1.0]})
+    n_pairs = len(genes) * (len(genes) - 1)
+    expect = 1 / 3 + 2 / 3 * (3 / n_pairs)
+    assert sn.bm.metrics.average_precision(one, truth, genes=genes) == pytest.approx(expect)

@@ -31,6 +31,7 @@ __all__ = [
     "auprc",
     "auprc_ratio",
     "auroc",
+    "average_precision",
     "early_precision",
     "epr",
     "feature_sparsity",
@@ -241,6 +242,16 @@ def _pr_area(y: np.ndarray, s: np.ndarray) -> float:
     return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2.0))
 
 
+def _ap(y: np.ndarray, s: np.ndarray) -> float:
+    n_pos = y.sum()
+    if n_pos == 0:
+        warnings.warn("average precision is undefined without true edges; returning NaN", stacklevel=4)
+        return float("nan")
+    tps, fps = _counts(y, s)
+    recall = np.r_[0.0, tps / n_pos]
+    return float(np.sum(np.diff(recall) * tps / (tps + fps)))
+
+
 def _top_k(pairs: _Pairs, decimals: int | None) -> np.ndarray:
     """Return the indices of the predicted edges BEELINE keeps as the top k (k = number of true edges)."""
     idx = np.flatnonzero(pairs.listed)
@@ -358,6 +369,42 @@ def auprc_ratio(prediction, truth, *, genes=None, self_loops: bool = False) -> f
     """
     p = _Pairs(prediction, truth, genes, self_loops)
     return _pr_area(p.y, p.score) / p.density if p.n_true else float("nan")
+
+
+def average_precision(prediction, truth, *, genes=None, self_loops: bool = False) -> float:
+    """Step-wise average precision: the mean precision at each recall step, tied pairs taken as one step.
+
+    Unlike BEELINE's AUPRC (a trapezoid that starts at recall 0, precision 1), average precision does not reward
+    ties: a network whose weights are all equal (e.g. pruned to nothing) scores the density of the true network,
+    and pairs tied at zero after pruning get the precision of the whole tie. ``score`` reports both; compare
+    sparse methods on ``ap_ratio`` as well as on ``auprc_ratio``.
+
+    Parameters
+    ----------
+    prediction
+        Predicted edges or adjacency (see :func:`auroc`).
+    truth
+        True edges (see :func:`auroc`).
+    genes
+        Gene universe.
+    self_loops
+        Include self-loops.
+
+    Returns
+    -------
+    The average precision, NaN without true edges.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sparsenode.bm import metrics
+    >>> truth = pd.DataFrame({"source": ["a"], "target": ["b"]})
+    >>> empty = pd.DataFrame({"source": ["a"], "target": ["b"], "weight": [0.0]})
+    >>> metrics.average_precision(empty, truth, genes=["a", "b", "c"])  # = density 1/6; BEELINE AUPRC gives 0.58
+    0.16666666666666666
+    """
+    p = _Pairs(prediction, truth, genes, self_loops)
+    return _ap(p.y, p.score)
 
 
 def early_precision(
@@ -498,8 +545,9 @@ def score(prediction, truth, *, genes=None, self_loops: bool = False) -> dict:
 
     Returns
     -------
-    Dict with ``auroc``, ``auprc``, ``auprc_ratio``, ``early_precision``, ``epr``, ``density``, ``n_true_edges``,
-    ``n_genes``, and ``signed_early_precision`` / ``signed_epr`` when both truth and prediction carry signs.
+    Dict with ``auroc``, ``auprc``, ``auprc_ratio`` (BEELINE's), ``ap`` and ``ap_ratio`` (average precision, which
+    does not reward tied weights; see :func:`~sparsenode.bm.metrics.average_precision`), ``early_precision``,
+    ``epr``, ``density``, ``n_true_edges``, ``n_genes``, and ``signed_early_precision`` / ``signed_epr`` when both truth and prediction carry signs.
 
     Examples
     --------
@@ -516,10 +564,13 @@ def score(prediction, truth, *, genes=None, self_loops: bool = False) -> dict:
     top = _top_k(p, EP_DECIMALS)
     ep = float(p.y[top].mean()) if top.size else 0.0
     pr = _pr_area(p.y, p.score)
+    ap = _ap(p.y, p.score)
     out = {
         "auroc": _roc_area(p.y, p.score),
         "auprc": pr,
         "auprc_ratio": pr / density if density > 0 else float("nan"),
+        "ap": ap,
+        "ap_ratio": ap / density if density > 0 else float("nan"),
         "early_precision": ep,
         "epr": ep / density if density > 0 else float("nan"),
         "density": float(density),
@@ -684,6 +735,7 @@ METRICS: dict[str, Callable] = {
     "auroc": auroc,
     "auprc": auprc,
     "auprc_ratio": auprc_ratio,
+    "average_precision": average_precision,
     "early_precision": early_precision,
     "epr": epr,
     "signed_early_precision": signed_early_precision,
