@@ -23,7 +23,6 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-import numpy as np
 import pandas as pd
 
 METHODS = ["node", "l0", "cnode", "grouplasso", "lassonet_inner", "lassonet_outer", "pathreg", "pathreg_unit"]

@@ -547,7 +547,8 @@ def score(prediction, truth, *, genes=None, self_loops: bool = False) -> dict:
     -------
     Dict with ``auroc``, ``auprc``, ``auprc_ratio`` (BEELINE's), ``ap`` and ``ap_ratio`` (average precision, which
     does not reward tied weights; see :func:`~sparsenode.bm.metrics.average_precision`), ``early_precision``,
-    ``epr``, ``density``, ``n_true_edges``, ``n_genes``, and ``signed_early_precision`` / ``signed_epr`` when both truth and prediction carry signs.
+    ``epr``, ``density``, ``n_true_edges``, ``n_genes``, and ``signed_early_precision`` / ``signed_epr`` when both
+    truth and prediction carry signs.
 
     Examples
     --------
