@@ -65,7 +65,9 @@ def test_resume_does_not_recompute(tmp_path):
         calls.append(seed)
         return sn.bm.pearson_grn(adata)
 
-    kwargs = dict(datasets="krumsiek11", methods=["counted"], seeds=[0, 1], output_dir=tmp_path, registry={"counted": counted})
+    kwargs = dict(
+        datasets="krumsiek11", methods=["counted"], seeds=[0, 1], output_dir=tmp_path, registry={"counted": counted}
+    )
     first = benchmark(**kwargs)
     assert calls == [0, 1]
     files = _cell_files(tmp_path)
@@ -79,6 +81,29 @@ def test_resume_does_not_recompute(tmp_path):
     assert calls == [0, 1, 2]
     benchmark(**{**kwargs, "resume": False})
     assert calls == [0, 1, 2, 0, 1]
+
+
+def test_resume_recomputes_unreadable_cell(tmp_path):
+    calls = []
+
+    def counted(adata, *, seed):
+        calls.append(seed)
+        return sn.bm.pearson_grn(adata)
+
+    kwargs = dict(
+        datasets="krumsiek11", methods=["counted"], seeds=[0, 1], output_dir=tmp_path, registry={"counted": counted}
+    )
+    first = benchmark(**kwargs)
+    broken, kept = _cell_files(tmp_path)
+    broken.write_text("dataset,group\nkrumsiek11")  # e.g. a file cut short by hand: not a results table
+    (tmp_path / "cells" / "krumsiek11__counted__seed1.csv.tmp").write_text("half a ta")  # a killed write
+    mtime = kept.stat().st_mtime_ns
+    second = benchmark(**kwargs)
+    assert calls == [0, 1, 0]  # only the unreadable cell ran again
+    assert kept.stat().st_mtime_ns == mtime
+    cols = ["dataset", "method", "seed", "metric", "value", "error"]
+    pd.testing.assert_frame_equal(first[cols], second[cols])
+    assert len(_cell_files(tmp_path)) == 2 and len(read_results(tmp_path)) == len(first)
 
 
 def test_failing_cell_is_recorded_and_retried(tmp_path):
@@ -141,13 +166,17 @@ def test_beeline_layout_and_peers(shared_data, tmp_path):
     inputs = shared_data / "beeline" / "inputs"
     specs = resolve_datasets(str(inputs))
     assert len(specs) == 50
-    assert {s.group for s in specs} == {"dyn-LI", "dyn-CY", "dyn-LL", "dyn-BF", "dyn-TF", "dyn-BFC", "mCAD", "VSC", "HSC", "GSD"}
+    assert {s.group for s in specs} == set("dyn-LI dyn-CY dyn-LL dyn-BF dyn-TF dyn-BFC mCAD VSC HSC GSD".split())
     assert all(s.peers_dir for s in specs)
     (one,) = resolve_datasets(str(inputs / "Synthetic" / "dyn-BF" / "dyn-BF_2000_1"))
     assert one.name == "dyn-BF_2000_1" and one.group == "dyn-BF"
     assert len(resolve_datasets(str(inputs / "Simulated" / "*" / "*_2000_[01]"))) == 8
-    table = benchmark(datasets=[str(inputs / "Synthetic" / "dyn-BF")], methods=["peer:GENIE3", "peer:PIDC"], output_dir=tmp_path)
-    published = pd.read_csv(shared_data / "beeline" / "outputs" / "Synthetic" / "dyn-BF" / "dyn-BF-AUPRC.csv", index_col=0)
+    table = benchmark(
+        datasets=[str(inputs / "Synthetic" / "dyn-BF")], methods=["peer:GENIE3", "peer:PIDC"], output_dir=tmp_path
+    )
+    published = pd.read_csv(
+        shared_data / "beeline" / "outputs" / "Synthetic" / "dyn-BF" / "dyn-BF-AUPRC.csv", index_col=0
+    )
     ours = table.query("metric == 'auprc'").pivot(index="method", columns="dataset", values="value")
     for algo in ("GENIE3", "PIDC"):
         for ds in published.columns:

@@ -2,7 +2,6 @@ import matplotlib.image as mpimg
 import pytest
 
 import sparsenode as sn
-
 from sparsenode.bm import read_results
 from sparsenode.cli import load_config, main
 
@@ -68,7 +67,9 @@ def test_report_beside_peers(shared_data, tmp_path):
 def test_load_config(tmp_path):
     cfg = tmp_path / "sub" / "bm.yaml"
     cfg.parent.mkdir()
-    cfg.write_text("datasets: [krumsiek11, ../data, {kind: beeline, path: x/y}]\nmethods: pathreg\npeers: [PIDC]\nseeds: 3\noutput_dir: res\n")
+    cfg.write_text(
+        "datasets: [krumsiek11, ../data, {kind: beeline, path: x/y}]\nmethods: pathreg\npeers: [PIDC]\nseeds: 3\noutput_dir: res\n"
+    )
     out = load_config(cfg)
     assert out["datasets"][0] == "krumsiek11"
     assert out["datasets"][1] == str(cfg.parent / "../data")

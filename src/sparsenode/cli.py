@@ -51,7 +51,7 @@ def _resolve_path(value: str, base: Path) -> str:
 
 
 def load_config(path: str | Path) -> dict:
-    """Read a benchmark config (YAML) into keyword arguments of :func:`sparsenode.bm.benchmark`.
+    r"""Read a benchmark config (YAML) into keyword arguments of :func:`sparsenode.bm.benchmark`.
 
     Relative data set paths and ``output_dir`` are taken relative to the config file's folder. ``peers: all`` (or a
     list of algorithm names) adds ``peer:<ALGORITHM>`` methods for BEELINE's 12 published peers.
@@ -70,7 +70,7 @@ def load_config(path: str | Path) -> dict:
     >>> import tempfile, pathlib
     >>> from sparsenode.cli import load_config
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "bm.yaml"
-    >>> _ = f.write_text("datasets: [krumsiek11]\\nmethods: [pearson]\\noutput_dir: out\\n")
+    >>> _ = f.write_text("datasets: [krumsiek11]\nmethods: [pearson]\noutput_dir: out\n")
     >>> cfg = load_config(f)
     >>> cfg["methods"], cfg["output_dir"] == str(f.parent / "out")
     (['pearson'], True)

@@ -187,7 +187,9 @@ def _one(spec) -> list[DatasetSpec]:
         if kind == "mocap":
             if path is None:
                 raise ValueError("a mocap data set spec needs 'path' (mocap35.mat or its folder)")
-            return [DatasetSpec(name=name or "mocap35", kind="mocap", group=group or "mocap", path=str(path), options=spec)]
+            return [
+                DatasetSpec(name=name or "mocap35", kind="mocap", group=group or "mocap", path=str(path), options=spec)
+            ]
         if kind in ("krumsiek11", "toy_grn"):
             if name is None:
                 name = kind if not spec else kind + "_" + "_".join(f"{k}{v}" for k, v in sorted(spec.items()))

@@ -96,7 +96,9 @@ def sparsenode_method(name: str) -> Callable:
         **fit_kwargs,
     ):
         fit_kwargs.setdefault("progress_bar", False)
-        fit_node(adata, method=name, time_key=time_key, lineage_key=lineage_key, seed=seed, key_added=name, **fit_kwargs)
+        fit_node(
+            adata, method=name, time_key=time_key, lineage_key=lineage_key, seed=seed, key_added=name, **fit_kwargs
+        )
         infer_grn(adata, key=name, mode=grn_mode)
         edges = grn(adata, name)
         extra = {k: float(v) for k, v in adata.uns[name]["metrics"].items()}

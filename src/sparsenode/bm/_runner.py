@@ -409,11 +409,7 @@ def benchmark(
     # published peer predictions exist only for BEELINE inputs: other data sets get no peer cells
     # method-major order: an interrupted run has whole methods done over all data sets
     cells = [
-        _Cell(d, m, s)
-        for m in methods
-        for d in specs
-        if d.peers_dir or not m.startswith(PEER_PREFIX)
-        for s in seeds
+        _Cell(d, m, s) for m in methods for d in specs if d.peers_dir or not m.startswith(PEER_PREFIX) for s in seeds
     ]
     results: list[pd.DataFrame | None] = [None] * len(cells)
     todo: list[int] = []

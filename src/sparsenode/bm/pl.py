@@ -121,7 +121,9 @@ def boxplot(
         ax.axvline(x, color="0.85", linewidth=0.8, zorder=0)
     ax.set_xlabel("")
     ax.set_ylabel(_LABELS.get(metric, metric))
-    ax.legend(title="", ncol=max(1, (len(order) + 11) // 12), fontsize="small", bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    ax.legend(
+        title="", ncol=max(1, (len(order) + 11) // 12), fontsize="small", bbox_to_anchor=(1.0, 1.0), loc="upper left"
+    )
     return _finish(ax, show)
 
 
