@@ -41,6 +41,14 @@ class DatasetSpec:
         Keyword arguments of the loader (e.g. ``n_genes``, ``seed`` for :func:`sparsenode.datasets.toy_grn`).
     peers_dir
         Folder holding ``<ALGORITHM>/rankedEdges.csv`` of published peer predictions for this data set, if known.
+
+    Examples
+    --------
+    >>> from sparsenode.bm import DatasetSpec
+    >>> spec = DatasetSpec(name="toy", kind="toy_grn", group="toy", options={"n_genes": 4, "n_cells": 100})
+    >>> adata = spec.load()
+    >>> adata.n_vars, spec.time_key, "true_network" in adata.uns
+    (4, 'time', True)
     """
 
     name: str

@@ -118,7 +118,17 @@ METHODS.update(BASELINES)
 
 
 def method_kind(name: str) -> str:
-    """``"sparsenode"``, ``"baseline"``, ``"peer"`` or ``"other"`` for a method name of a results table.
+    """Kind of a method named in a results table: one of sparsenode's, a baseline, a published peer, or other.
+
+    Parameters
+    ----------
+    name
+        Method name of a results table (``method`` column).
+
+    Returns
+    -------
+    ``"sparsenode"``, ``"baseline"``, ``"peer"`` (names ``"peer:<ALGORITHM>"``) or ``"other"`` (e.g. a method
+    added through the ``registry`` of :func:`sparsenode.bm.benchmark`).
 
     Examples
     --------

@@ -22,6 +22,15 @@ _LABELS = {"auprc_ratio": "AUPRC ratio", "epr": "EPR", "auroc": "AUROC", "auprc"
 def method_order(methods) -> list[str]:
     """Order methods as reports show them: sparsenode methods, other methods, baselines, then peers.
 
+    Parameters
+    ----------
+    methods
+        Method names (duplicates are dropped).
+
+    Returns
+    -------
+    The names, grouped by kind (see :func:`sparsenode.bm.method_kind`) and alphabetical within a kind.
+
     Examples
     --------
     >>> from sparsenode.bm.pl import method_order
