@@ -110,7 +110,7 @@ def boxplot(
     data = data[data["method"].isin(order)]
     groups = sorted(data[by].unique())
     if ax is None:
-        width = min(max(6.0, 0.22 * len(groups) * len(order) + 3.0), 40.0)
+        width = min(max(6.0, 0.11 * len(groups) * len(order) + 3.0), 30.0)
         _, ax = plt.subplots(figsize=(width, 4.5))
     sns.boxplot(
         data=data,
@@ -120,8 +120,24 @@ def boxplot(
         order=groups,
         hue_order=order,
         palette=_palette(order),
-        fliersize=1.5,
+        fliersize=0,
         linewidth=0.7,
+        ax=ax,
+    )
+    # every value as a dot too: with one or two replicates a box is only a line
+    sns.stripplot(
+        data=data,
+        x=by,
+        y="value",
+        hue="method",
+        order=groups,
+        hue_order=order,
+        palette=_palette(order),
+        dodge=True,
+        size=2.5,
+        edgecolor="0.2",
+        linewidth=0.3,
+        legend=False,
         ax=ax,
     )
     if metric in ("auprc_ratio", "epr", "signed_epr"):
