@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -184,6 +185,14 @@ def test_beeline_layout_and_peers(shared_data, tmp_path):
     # an algorithm without a published file fails its cells with a message naming the available ones
     bad = benchmark(datasets=[one], methods=["peer:MAGIC"], output_dir=tmp_path / "bad")
     assert "GENIE3" in bad["error"].iloc[0]
+
+
+def test_ray_backend_without_ray_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(ImportError, match=r"sparsenode\[ray\]"):
+        benchmark(datasets="krumsiek11", methods=["pearson"], output_dir=tmp_path, backend="ray")
+    # the local backend never needs ray
+    assert (benchmark(datasets="krumsiek11", methods=["pearson"], output_dir=tmp_path)["error"] == "").all()
 
 
 def _ray_available():
