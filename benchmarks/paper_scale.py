@@ -109,10 +109,19 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--solver", default="dopri5")
     p.add_argument("--n-bins", type=int, default=30)
-    p.add_argument("--segment-bins", type=int, default=10)
+    p.add_argument(
+        "--segment-bins", type=int, default=10, help="multiple-shooting segment length in bins (0: single shooting)"
+    )
     p.add_argument("--hidden", default="100,100")
     p.add_argument("--lambda-path", type=float, default=3e-3)
     p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument(
+        "--refine-steps",
+        type=int,
+        default=0,
+        help="after the multiple-shooting fit, this many single-shooting steps (whole trajectories from bin 0)",
+    )
+    p.add_argument("--refine-lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graph capture")
     p.add_argument("--profile", type=int, default=0, help="also profile this many epochs (eager) and list top ops")
@@ -134,7 +143,7 @@ def main(argv=None) -> dict:
     config = TrainConfig(
         max_epochs=args.steps,
         solver=args.solver,
-        segment_bins=args.segment_bins,
+        segment_bins=args.segment_bins or None,
         lr=args.lr,
         patience=None,
         cuda_graphs=not args.no_graphs,
@@ -144,10 +153,17 @@ def main(argv=None) -> dict:
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
     model.fit(traj, config, progress_bar=False)
+    h = dict(model.history)
+    if args.refine_steps:
+        refine = dataclasses.replace(config, max_epochs=args.refine_steps, segment_bins=None, lr=args.refine_lr)
+        model.fit(traj, refine, progress_bar=False)
+        h["n_evals"] += model.history["n_evals"]
+        h["loss"] = h["loss"] + model.history["loss"]
+        h["mse"] = model.history["mse"]
+        h["best_epoch"] = len(h["loss"]) - len(model.history["loss"]) + model.history["best_epoch"]
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     fit_s = time.perf_counter() - t0
-    h = model.history
     steps = len(h["loss"])
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",

@@ -101,10 +101,21 @@ def _describe_registry(app, what, name, obj, options, lines):
     The registries carry no docstring of their own, so autodoc would print ``dict``'s docstring; this writes what
     they are and a runnable example instead.
     """
-    if what not in ("data", "attribute") or not isinstance(obj, dict):
+    if what not in ("data", "attribute") or not isinstance(obj, dict | list | tuple):
+        return
+    short = name.removeprefix("sparsenode.")
+    if not isinstance(obj, dict):  # constant sequences (column names, method names)
+        lines[:] = [
+            f"Constant: a ``{type(obj).__name__}`` of {len(obj)} names.",
+            "",
+            "Examples",
+            "--------",
+            ">>> import sparsenode as sn",
+            f">>> list(sn.{short})",
+            repr([str(v) for v in obj]),
+        ]
         return
     keys = ", ".join(f"``{k!r}``" for k in obj)
-    short = name.removeprefix("sparsenode.")
     lines[:] = [
         f"Registry: a ``dict`` from name to entry, with the keys {keys}.",
         "",
