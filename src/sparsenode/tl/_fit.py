@@ -116,7 +116,7 @@ def fit_node(
     n_members
         Ensemble members fitted together in one batched solve (different initialisations).
     bootstrap
-        With ``n_members > 1``: every member also sees its own bootstrap resample of the cells (each bin weighted by
+        Needs ``n_members >= 2``: every member also sees its own bootstrap resample of the cells (each bin weighted by
         how often its cells were drawn), still in one batched fit. :func:`infer_grn` then reports each edge's
         stability-selection ``frequency`` and ``sign_agreement``.
     max_epochs
@@ -170,6 +170,11 @@ def fit_node(
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     key_added = method if key_added is None else str(key_added)
     progress_bar = settings.progress_bar if progress_bar is None else progress_bar
+    if bootstrap and int(n_members) < 2:
+        raise ValueError(
+            f"bootstrap=True resamples cells per ensemble member and needs n_members >= 2, got {n_members}; "
+            "pass e.g. n_members=8"
+        )
     if max_epochs is None:
         max_epochs = 1000 if objective == "gradient" else 500
     config = TrainConfig(
@@ -202,7 +207,7 @@ def fit_node(
         seed=seed,
         device=device,
     )
-    member_weights = bootstrap_weights(traj.counts, n_members, seed) if bootstrap and n_members > 1 else None
+    member_weights = bootstrap_weights(traj.counts, n_members, seed) if bootstrap else None
     model.fit(traj, config, progress_bar=progress_bar, member_weights=member_weights)
     result = model_to_uns(model)
     result[K.PARAMS].update(
@@ -214,7 +219,7 @@ def fit_node(
                 "n_bins": int(n_bins),
                 "scaling": scaling,
                 "key_added": key_added,
-                "bootstrap": bool(bootstrap and n_members > 1),
+                "bootstrap": bool(bootstrap),
             }
         )
     )
