@@ -39,7 +39,8 @@ def replicates(datasets=None, reps=range(5)):
             if datasets is not None and name not in datasets:
                 continue
             for r in reps:
-                yield name, r, DATA / "inputs" / group / name / f"{name}_2000_{r}", DATA / "outputs" / group / name / f"{name}_2000_{r}"
+                sub = f"{group}/{name}/{name}_2000_{r}"
+                yield name, r, DATA / "inputs" / sub, DATA / "outputs" / sub
 
 
 def reference_scores(adata, out_dir: Path) -> dict:

@@ -26,6 +26,7 @@ def grn_key(key: str) -> str:
     """Return the ``adata.varp`` key of the signed network of fit ``key``."""
     return f"{key}{GRN_SUFFIX}"
 
+
 # edge confidence of an ensemble (adata.uns[key]["grn"] arrays, sn.get.grn columns)
 FREQUENCY = "frequency"
 SIGN_AGREEMENT = "sign_agreement"

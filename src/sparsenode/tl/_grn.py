@@ -64,6 +64,16 @@ def edge_confidence(weights: np.ndarray, mean_jacobian: np.ndarray, top_k: int |
     -------
     ``frequency`` (fraction of members selecting the edge) and ``sign_agreement`` (fraction of members whose sign
     equals the sign of the ensemble's mean Jacobian), both float32 ``(genes, genes)``; self-loops get 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsenode.tl._grn import edge_confidence
+    >>> w = np.zeros((4, 3, 3))
+    >>> w[:, 0, 1] = 2.0  # all four members find 0 -> 1
+    >>> w[:2, 1, 2] = 1.0  # two of them also find 1 -> 2
+    >>> edge_confidence(w, np.ones((4, 3, 3)), top_k=2)["frequency"][[0, 1], [1, 2]]
+    array([1. , 0.5], dtype=float32)
     """
     e, d, _ = weights.shape
     k = d if top_k is None else int(top_k)
@@ -86,10 +96,22 @@ def signed_network(
 
     ``mode="flux"`` (default): the mean over the trajectory of ``|J[target, source] * dx_source/dt|`` (how much of
     the target's rate of change the source's own change drives), masked by the structural adjacency (relative to
-    its largest entry, above ``threshold``) and signed by the mean Jacobian. ``"structure"``: the method's structural adjacency (PathReg/L0: the gate product ``A_z``) with
-    the sign of the mean Jacobian. ``"jacobian"``: weight = sign of the mean Jacobian ``d f_target / d x_source``
-    along the trajectory times its mean absolute value. ``"combined"``: the Jacobian weight where the structural
-    adjacency is non-zero (relative to its largest entry above ``threshold``), zero elsewhere.
+    its largest entry, above ``threshold``) and signed by the mean Jacobian. ``"structure"``: the method's structural
+    adjacency (PathReg/L0: the gate product ``A_z``) with the sign of the mean Jacobian. ``"jacobian"``: weight =
+    sign of the mean Jacobian ``d f_target / d x_source`` along the trajectory times its mean absolute value.
+    ``"combined"``: the Jacobian weight where the structural adjacency is non-zero (relative to its largest entry
+    above ``threshold``), zero elsewhere. With an ensemble the weight is the members' mean and the result also holds
+    ``frequency`` and ``sign_agreement`` (see :func:`edge_confidence`).
+
+    Examples
+    --------
+    >>> import sparsenode as sn
+    >>> from sparsenode.tl._grn import signed_network
+    >>> adata = sn.datasets.toy_grn(n_genes=4, n_cells=200, seed=0)
+    >>> sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=5, n_members=3, progress_bar=False)
+    >>> net = signed_network(sn.SparseNODE.from_adata(adata, device="cpu"))
+    >>> sorted(net)
+    ['abs_jacobian', 'frequency', 'mean_jacobian', 'sign_agreement', 'weight']
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")

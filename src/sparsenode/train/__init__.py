@@ -15,8 +15,8 @@ __all__ = [
     "make_derivative_targets",
     "make_segments",
     "objective",
-    "solve",
     "smooth_trajectories",
+    "solve",
     "split_bins",
     "train",
 ]
