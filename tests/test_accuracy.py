@@ -123,6 +123,23 @@ def test_flux_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
     assert toy.varp["pathreg_grn"][0, 1:].any()
 
 
+def test_flux_corr_averages_the_ranks_of_flux_and_correlation(toy):
+    from scipy.stats import rankdata
+
+    _fit(toy)
+    model = SparseNODE.from_adata(toy, device="cpu")
+    flux = np.abs(signed_network(model, mode="flux", threshold=0.0)["weight"])
+    x = model.trajectories.values[model.trajectories.mask]
+    corr = np.round(np.abs(np.corrcoef(x.T)), 12)
+    off = ~np.eye(6, dtype=bool)
+    expected = 0.5 * (rankdata(flux[off]) + rankdata(corr[off])) / off.sum()
+    net = signed_network(model, mode="flux_corr", threshold=0.0)
+    np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
+    assert not np.diag(net["weight"]).any()
+    sn.tl.infer_grn(toy, mode="flux_corr")
+    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_corr"
+
+
 # -- ensembles and edge confidence --------------------------------------------------------------------------------------
 def test_bootstrap_weights_resample_cells():
     counts = np.array([[10, 0, 30], [5, 5, 0]])

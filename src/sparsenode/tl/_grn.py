@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import torch
 from anndata import AnnData
+from scipy.stats import rankdata
 
 from .. import _keys as K
 from .._utils import to_numpy
@@ -16,7 +17,7 @@ from ..train import smooth_trajectories
 
 logger = logging.getLogger(__name__)
 
-MODES = ("flux", "combined", "jacobian", "structure")
+MODES = ("flux", "flux_corr", "combined", "jacobian", "structure")
 
 
 def _flux(model: SparseNODE, states: str) -> np.ndarray:
@@ -45,6 +46,24 @@ def _flux(model: SparseNODE, states: str) -> np.ndarray:
         field.release()
     flux = (jac * dx.unsqueeze(2)).abs().mean(dim=1)  # (members, out=target, in=source)
     return to_numpy(flux).transpose(0, 2, 1)
+
+
+def _rank_with_correlation(flux: np.ndarray, model: SparseNODE) -> np.ndarray:
+    """Per member: mean of the normalised ranks of the flux and of |Pearson correlation| over the observed bins."""
+    traj = model._require_trajectories()
+    x = traj.values[traj.mask].astype(np.float64)
+    d = x.shape[1]
+    sd = x.std(axis=0)
+    xc = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    corr = np.abs(xc.T @ xc) / max(x.shape[0], 1)  # constant genes correlate with nothing
+    corr = np.round(0.5 * (corr + corr.T), 12)  # exactly symmetric: a pair's two directions tie
+    off = ~np.eye(d, dtype=bool)
+    n = max(int(off.sum()), 1)
+    out = np.zeros_like(flux, dtype=np.float64)
+    rc = rankdata(corr[off]) / n
+    for m in range(flux.shape[0]):  # members are few; ranks are per member
+        out[m][off] = 0.5 * (rankdata(flux[m][off]) / n + rc)
+    return out
 
 
 def edge_confidence(weights: np.ndarray, mean_jacobian: np.ndarray, top_k: int | None = None) -> dict:
@@ -122,9 +141,11 @@ def signed_network(
         weight_m = sign_m * adj_m
     elif mode == "flux":
         weight_m = sign_m * _flux(model, states)
+    elif mode == "flux_corr":
+        weight_m = sign_m * _rank_with_correlation(_flux(model, states), model)
     else:
         weight_m = sign_m * abs_jm
-    if mode in ("combined", "flux"):
+    if mode in ("combined", "flux", "flux_corr"):
         scale = np.abs(adj_m).max(axis=(1, 2), keepdims=True).clip(min=1e-12)
         weight_m = np.where(np.abs(adj_m) / scale > threshold, weight_m, 0.0)
     mean_j = mean_jm.mean(axis=0)
