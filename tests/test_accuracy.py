@@ -111,14 +111,18 @@ def test_flux_is_the_mean_of_jacobian_times_source_slope(toy):
     np.testing.assert_array_equal(np.sign(net["weight"]), np.sign(net["mean_jacobian"]))
 
 
-def test_flux_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
+def test_flux_corr_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
     toy.X = np.asarray(toy.X).copy()
     toy.X[:, 0] = 0.7  # constant: no change to pass on, although the field may depend on it
     _fit(toy)
     sn.tl.infer_grn(toy)
-    assert toy.uns["pathreg"]["grn"]["mode"] == "flux"
-    w = toy.varp["pathreg_grn"]
-    assert not w[0].any()
+    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_corr"
+    w = np.abs(toy.varp["pathreg_grn"])
+    off = ~np.eye(6, dtype=bool)
+    # no flux and no correlation: its edges rank last
+    assert w[0, 1:].max() <= w[1:][off[1:]].min() + 1e-6
+    sn.tl.infer_grn(toy, mode="flux")
+    assert not toy.varp["pathreg_grn"][0].any()
     sn.tl.infer_grn(toy, mode="jacobian")
     assert toy.varp["pathreg_grn"][0, 1:].any()
 
@@ -176,8 +180,8 @@ def test_ensemble_stores_frequency_and_sign_agreement_shown_by_get_grn(toy, tmp_
         arr = info[k]
         assert arr.dtype == np.float32 and arr.shape == (6, 6)
         assert ((arr >= 0) & (arr <= 1)).all() and not np.diag(arr).any()
-    # each member selects n_genes edges, so the frequencies sum to n_genes
-    assert info[K.FREQUENCY].sum() == pytest.approx(6.0)
+    # each member selects its n_genes strongest edges (more where edges tie), so the frequencies sum to >= n_genes
+    assert 6.0 - 1e-5 <= info[K.FREQUENCY].sum() < 6.0 * 2
     edges = sn.get.grn(toy)
     assert list(edges.columns) == ["source", "target", "weight", "sign", K.FREQUENCY, K.SIGN_AGREEMENT]
     r = edges.iloc[0]
