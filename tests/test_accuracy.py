@@ -142,6 +142,14 @@ def test_flux_corr_averages_the_ranks_of_flux_and_correlation(toy):
     assert not np.diag(net["weight"]).any()
     sn.tl.infer_grn(toy, mode="flux_corr")
     assert toy.uns["pathreg"]["grn"]["mode"] == "flux_corr"
+    # flux_lagcorr: the correlation of the source one bin before the target (directed)
+    v, m = model.trajectories.values, model.trajectories.mask
+    both = m[:, :-1] & m[:, 1:]
+    src, tgt = v[:, :-1][both], v[:, 1:][both]
+    lagged = np.round(np.abs(np.corrcoef(src.T, tgt.T)[:6, 6:]), 12)
+    expected = 0.5 * (rankdata(flux[off]) + rankdata(lagged[off])) / off.sum()
+    net = signed_network(model, mode="flux_lagcorr", threshold=0.0)
+    np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
 
 
 # -- ensembles and edge confidence --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..train import smooth_trajectories
 
 logger = logging.getLogger(__name__)
 
-MODES = ("flux", "flux_corr", "combined", "jacobian", "structure")
+MODES = ("flux", "flux_corr", "flux_lagcorr", "combined", "jacobian", "structure")
 
 
 def _flux(model: SparseNODE, states: str) -> np.ndarray:
@@ -48,15 +48,30 @@ def _flux(model: SparseNODE, states: str) -> np.ndarray:
     return to_numpy(flux).transpose(0, 2, 1)
 
 
-def _rank_with_correlation(flux: np.ndarray, model: SparseNODE) -> np.ndarray:
-    """Per member: mean of the normalised ranks of the flux and of |Pearson correlation| over the observed bins."""
+def _bin_correlation(model: SparseNODE, lag: int = 0) -> np.ndarray:
+    """``|corr(x_source(b), x_target(b + lag))|`` over the observed bins, pooled over lineages, ``[source, target]``."""
     traj = model._require_trajectories()
-    x = traj.values[traj.mask].astype(np.float64)
-    d = x.shape[1]
-    sd = x.std(axis=0)
-    xc = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    corr = np.abs(xc.T @ xc) / max(x.shape[0], 1)  # constant genes correlate with nothing
-    corr = np.round(0.5 * (corr + corr.T), 12)  # exactly symmetric: a pair's two directions tie
+    v, m = traj.values.astype(np.float64), traj.mask
+    if lag > 0:
+        both = m[:, :-lag] & m[:, lag:]
+        src, tgt = v[:, :-lag][both], v[:, lag:][both]
+    else:
+        src = tgt = v[m]
+
+    def z(a):
+        sd = a.std(axis=0)
+        return (a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0)  # constant genes correlate with nothing
+
+    corr = np.abs(z(src).T @ z(tgt)) / max(src.shape[0], 1)
+    if lag == 0:
+        corr = 0.5 * (corr + corr.T)  # exactly symmetric: a pair's two directions tie
+    return np.round(corr, 12)
+
+
+def _rank_with_correlation(flux: np.ndarray, model: SparseNODE, lag: int = 0) -> np.ndarray:
+    """Per member: mean of the normalised ranks of the flux and of the (lagged) |correlation| over the bins."""
+    corr = _bin_correlation(model, lag)
+    d = corr.shape[0]
     off = ~np.eye(d, dtype=bool)
     n = max(int(off.sum()), 1)
     out = np.zeros_like(flux, dtype=np.float64)
@@ -143,11 +158,12 @@ def signed_network(
         weight_m = sign_m * adj_m
     elif mode == "flux":
         weight_m = sign_m * _flux(model, states)
-    elif mode == "flux_corr":
-        weight_m = sign_m * _rank_with_correlation(_flux(model, states), model)
+    elif mode in ("flux_corr", "flux_lagcorr"):
+        lag = 1 if mode == "flux_lagcorr" else 0
+        weight_m = sign_m * _rank_with_correlation(_flux(model, states), model, lag)
     else:
         weight_m = sign_m * abs_jm
-    if mode in ("combined", "flux", "flux_corr"):
+    if mode in ("combined", "flux", "flux_corr", "flux_lagcorr"):
         scale = np.abs(adj_m).max(axis=(1, 2), keepdims=True).clip(min=1e-12)
         weight_m = np.where(np.abs(adj_m) / scale > threshold, weight_m, 0.0)
     mean_j = mean_jm.mean(axis=0)
