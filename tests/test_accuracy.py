@@ -111,12 +111,12 @@ def test_flux_is_the_mean_of_jacobian_times_source_slope(toy):
     np.testing.assert_array_equal(np.sign(net["weight"]), np.sign(net["mean_jacobian"]))
 
 
-def test_flux_corr_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
+def test_flux_lagcorr_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
     toy.X = np.asarray(toy.X).copy()
     toy.X[:, 0] = 0.7  # constant: no change to pass on, although the field may depend on it
     _fit(toy)
     sn.tl.infer_grn(toy)
-    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_corr"
+    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_lagcorr"
     w = np.abs(toy.varp["pathreg_grn"])
     off = ~np.eye(6, dtype=bool)
     # no flux and no correlation: its edges rank last
