@@ -148,8 +148,13 @@ def test_flux_corr_averages_the_ranks_of_flux_and_correlation(toy):
     src, tgt = v[:, :-1][both], v[:, 1:][both]
     lagged = np.round(np.abs(np.corrcoef(src.T, tgt.T)[:6, 6:]), 12)
     expected = 0.5 * (rankdata(flux[off]) + rankdata(lagged[off])) / off.sum()
-    net = signed_network(model, mode="flux_lagcorr", threshold=0.0)
+    net = signed_network(model, mode="flux_lagcorr", threshold=0.0, lag=1)
     np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
+    sn.tl.infer_grn(toy, mode="flux_lagcorr", lag=3)
+    assert toy.uns["pathreg"]["grn"]["lag"] == 3
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="lag"):
+            sn.tl.infer_grn(toy, lag=bad)
 
 
 # -- ensembles and edge confidence --------------------------------------------------------------------------------------

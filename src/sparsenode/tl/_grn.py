@@ -18,6 +18,7 @@ from ..train import smooth_trajectories
 logger = logging.getLogger(__name__)
 
 MODES = ("flux", "flux_corr", "flux_lagcorr", "combined", "jacobian", "structure")
+LAG = 1  # bins between source and target in the lagged correlation of mode="flux_lagcorr"
 
 
 def _flux(model: SparseNODE, states: str) -> np.ndarray:
@@ -124,7 +125,12 @@ def edge_confidence(weights: np.ndarray, mean_jacobian: np.ndarray, top_k: int |
 
 
 def signed_network(
-    model: SparseNODE, *, mode: str = "flux_lagcorr", states: str = "data", threshold: float = 1e-3
+    model: SparseNODE,
+    *,
+    mode: str = "flux_lagcorr",
+    states: str = "data",
+    threshold: float = 1e-3,
+    lag: int = LAG,
 ) -> dict[str, np.ndarray]:
     """Signed network of a fitted model, ``[source, target]``, and the pieces it is made of.
 
@@ -152,6 +158,8 @@ def signed_network(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if int(lag) != lag or lag < 1:
+        raise ValueError(f"lag must be a whole number of bins >= 1, got {lag!r}")
     mean_jm, abs_jm = model.jacobian(states=states, members=True)
     adj_m = model.adjacency(members=True)
     sign_m = np.sign(mean_jm)
@@ -160,8 +168,9 @@ def signed_network(
     elif mode == "flux":
         weight_m = sign_m * _flux(model, states)
     elif mode in ("flux_corr", "flux_lagcorr"):
-        lag = 1 if mode == "flux_lagcorr" else 0
-        weight_m = sign_m * _rank_with_correlation(_flux(model, states), model, lag)
+        weight_m = sign_m * _rank_with_correlation(
+            _flux(model, states), model, int(lag) if mode == "flux_lagcorr" else 0
+        )
     else:
         weight_m = sign_m * abs_jm
     if mode in ("combined", "flux", "flux_corr", "flux_lagcorr"):
@@ -186,6 +195,7 @@ def infer_grn(
     mode: str = "flux_lagcorr",
     states: str = "data",
     threshold: float = 1e-3,
+    lag: int = LAG,
     key_added: str | None = None,
     copy: bool = False,
 ) -> AnnData | None:
@@ -232,6 +242,8 @@ def infer_grn(
         Average the Jacobian over the observed bins (``"data"``) or over the model's own trajectories (``"fitted"``).
     threshold
         Relative threshold under which a structural adjacency entry counts as zero.
+    lag
+        ``mode="flux_lagcorr"``: bins between the source and the target in the lagged correlation.
     key_added
         ``adata.varp`` key (default ``f"{key}_grn"``).
     copy
@@ -244,9 +256,9 @@ def infer_grn(
     - ``adata.varp[key_added]``: float32 n_vars x n_vars signed network, rows = source (regulator), columns =
       target; zero for genes that were not modelled. Self-loops are kept here; :func:`sparsenode.get.grn` leaves
       them out by default.
-    - ``adata.uns[key]["grn"]``: ``mode``, ``states``, ``varp_key`` and the modelled genes' ``mean_jacobian`` and
-      ``abs_jacobian`` ([source, target]); with an ensemble also ``frequency`` and ``sign_agreement`` (float32,
-      modelled genes x modelled genes, [source, target]).
+    - ``adata.uns[key]["grn"]``: ``mode``, ``states``, ``lag``, ``varp_key`` and the modelled genes'
+      ``mean_jacobian`` and ``abs_jacobian`` ([source, target]); with an ensemble also ``frequency`` and
+      ``sign_agreement`` (float32, modelled genes x modelled genes, [source, target]).
 
     Examples
     --------
@@ -258,7 +270,7 @@ def infer_grn(
     (11, 11)
     """
     model = SparseNODE.from_adata(adata, key=key, device="cpu")
-    net = signed_network(model, mode=mode, states=states, threshold=threshold)
+    net = signed_network(model, mode=mode, states=states, threshold=threshold, lag=lag)
     varp_key = K.grn_key(key) if key_added is None else str(key_added)
     full = np.zeros((adata.n_vars, adata.n_vars), dtype=np.float32)
     idx = adata.var_names.get_indexer(model.var_names)
@@ -272,6 +284,7 @@ def infer_grn(
     info = {
         "mode": mode,
         "states": states,
+        "lag": int(lag),
         "varp_key": varp_key,
         "mean_jacobian": net["mean_jacobian"],
         "abs_jacobian": net["abs_jacobian"],
