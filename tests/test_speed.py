@@ -129,11 +129,13 @@ def test_fit_on_cuda_agrees_with_cpu_for_a_deterministic_method():
 def test_device_side_loop_matches_eager_loop_on_cpu(method):
     """The CUDA-graph loop's epoch body, run without capture, reproduces the eager loop (schedule, model selection,
     history, weights): what the GPU replays is checked here on every CI run."""
+    from sparsenode.train import make_derivative_targets
     from sparsenode.train._graphs import train_graphed
     from sparsenode.train._trainer import _segment_mse, make_segments, split_bins
 
     traj = _toy_arrays()
-    config = TrainConfig(max_epochs=25, solver="rk4", patience=None)
+    objective = "gradient" if method == "pathreg" else "shooting"  # both objectives go through the graphed loop
+    config = TrainConfig(max_epochs=25, solver="rk4", patience=None, objective=objective)
     runs = []
     for graphed in (False, True):
         meth = get_method(method)
@@ -144,8 +146,13 @@ def test_device_side_loop_matches_eager_loop_on_cpu(method):
         with sn._utils.seeded(0):
             if graphed:
                 tr, va = split_bins(traj.mask, config.val_fraction, 0)
-                st = make_segments(traj.values, tr, tr, traj.times, config.segment_bins, torch.device("cpu"))
-                sv = make_segments(traj.values, tr, va, traj.times, config.segment_bins, torch.device("cpu"))
+                cpu = torch.device("cpu")
+                if objective == "gradient":
+                    st = make_derivative_targets(traj.values, tr, tr, traj.times, config.smoothing, cpu)
+                    sv = make_derivative_targets(traj.values, tr, va, traj.times, config.smoothing, cpu)
+                else:
+                    st = make_segments(traj.values, tr, tr, traj.times, config.segment_bins, cpu)
+                    sv = make_segments(traj.values, tr, va, traj.times, config.segment_bins, cpu)
                 hist = train_graphed(
                     field, meth, lambdas, st, sv, None, None, config, _segment_mse, progress_bar=False, capture=False
                 )

@@ -43,3 +43,8 @@ def forecast_role_key(key: str) -> str:
 def forecast_key(key: str) -> str:
     """Return the default ``key_added`` of a forecast from fit (or baseline) ``key``."""
     return f"{key}{FORECAST_SUFFIX}"
+
+
+# edge confidence of an ensemble (adata.uns[key]["grn"] arrays, sn.get.grn columns)
+FREQUENCY = "frequency"
+SIGN_AGREEMENT = "sign_agreement"

@@ -35,7 +35,8 @@ def grn(
     Returns
     -------
     DataFrame with columns ``source``, ``target``, ``weight`` (signed), ``sign`` (+1 activation, -1 repression),
-    plus ``confidence`` and ``sign_agreement`` when an ensemble stored them; sorted by ``|weight|``.
+    plus ``frequency`` (stability-selection frequency) and ``sign_agreement`` when an ensemble stored them (see
+    :func:`sparsenode.tl.infer_grn`); sorted by ``|weight|``.
 
     Examples
     --------
@@ -64,13 +65,17 @@ def grn(
     df = pd.DataFrame({"source": names[src], "target": names[tgt], "weight": w[src, tgt].astype(float)})
     df["sign"] = np.sign(df["weight"]).astype(int)
     extra = adata.uns.get(key, {}).get("grn", {}) if key in adata.uns else {}
-    if "confidence" in extra:
+    if K.FREQUENCY in extra and K.SIGN_AGREEMENT in extra:
         var = list(np.asarray(adata.uns[key][K.VAR_NAMES]).astype(str))
         pos = {g: i for i, g in enumerate(var)}
-        conf = np.asarray(extra["confidence"])
-        agree = np.asarray(extra["sign_agreement"])
-        df["confidence"] = [conf[pos[s], pos[t]] for s, t in zip(df["source"], df["target"], strict=True)]
-        df["sign_agreement"] = [agree[pos[s], pos[t]] for s, t in zip(df["source"], df["target"], strict=True)]
+        si = np.array([pos.get(g, -1) for g in df["source"]], dtype=np.int64)
+        ti = np.array([pos.get(g, -1) for g in df["target"]], dtype=np.int64)
+        ok = (si >= 0) & (ti >= 0)
+        for col in (K.FREQUENCY, K.SIGN_AGREEMENT):
+            arr = np.asarray(extra[col], dtype=np.float64)
+            vals = np.zeros(len(df))
+            vals[ok] = arr[si[ok], ti[ok]]
+            df[col] = vals
     df = df.reindex(df["weight"].abs().sort_values(ascending=False, kind="stable").index).reset_index(drop=True)
     if top_k is not None:
         df = df.head(int(top_k))

@@ -59,8 +59,11 @@ def fit_node(
     regulators=None,
     prior: pd.DataFrame | None = None,
     n_members: int = 1,
-    max_epochs: int = 500,
+    bootstrap: bool = False,
+    max_epochs: int | None = None,
     lr: float = 1e-2,
+    objective: str = "gradient",
+    smoothing: float = 1.5,
     segment_bins: int | None = 10,
     solver: str = "dopri5",
     rtol: float = 1e-3,
@@ -115,7 +118,20 @@ def fit_node(
         Restrict which genes may act as regulators: a gene list, or a prior network whose ``source`` genes are used.
     n_members
         Ensemble members fitted together in one batched solve (different initialisations).
-    max_epochs, lr, segment_bins, solver, rtol, atol, val_fraction, patience
+    bootstrap
+        Needs ``n_members >= 2``: every member also sees its own bootstrap resample of the cells (each bin weighted by
+        how often its cells were drawn), still in one batched fit. :func:`infer_grn` then reports each edge's
+        stability-selection ``frequency`` and ``sign_agreement``.
+    max_epochs
+        Optimiser steps (default: 1000 for gradient matching, 500 for shooting).
+    objective
+        ``"gradient"`` (default: match the field to the slopes of the smoothed trajectories; no ODE solves) or
+        ``"shooting"`` (multiple shooting over ``segment_bins``-bin segments). Gradient matching was chosen on the
+        BEELINE data sets: with the default readout it ranked edges as well or better than shooting, at a fraction
+        of the cost (see the changelog).
+    smoothing
+        Width in bins of the smoother whose slopes gradient matching fits.
+    lr, segment_bins, solver, rtol, atol, val_fraction, patience
         Optimisation settings (see :class:`sparsenode.train.TrainConfig`).
     device
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
@@ -163,8 +179,17 @@ def fit_node(
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     key_added = method if key_added is None else str(key_added)
     progress_bar = settings.progress_bar if progress_bar is None else progress_bar
+    if bootstrap and int(n_members) < 2:
+        raise ValueError(
+            f"bootstrap=True resamples cells per ensemble member and needs n_members >= 2, got {n_members}; "
+            "pass e.g. n_members=8"
+        )
+    if max_epochs is None:
+        max_epochs = 1000 if objective == "gradient" else 500
     config = TrainConfig(
         max_epochs=max_epochs,
+        objective=objective,
+        smoothing=smoothing,
         lr=lr,
         segment_bins=segment_bins,
         solver=solver,
@@ -191,7 +216,15 @@ def fit_node(
         seed=seed,
         device=device,
     )
-    model.fit(traj, config, progress_bar=progress_bar, checkpoint_dir=checkpoint_dir, resume=resume)
+    member_weights = bootstrap_weights(traj.counts, n_members, seed) if bootstrap else None
+    model.fit(
+        traj,
+        config,
+        progress_bar=progress_bar,
+        member_weights=member_weights,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
     result = model_to_uns(model)
     result[K.PARAMS].update(
         _none_to_str(
@@ -203,6 +236,7 @@ def fit_node(
                 "time_grid": n_bins is None,
                 "scaling": scaling,
                 "key_added": key_added,
+                "bootstrap": bool(bootstrap),
             }
         )
     )
@@ -213,6 +247,23 @@ def fit_node(
         "added adata.uns[%r] (params, var_names, adjacency, state_dict, history, trajectories, metrics)", key_added
     )
     return target if copy else None
+
+
+def bootstrap_weights(counts: np.ndarray, n_members: int, seed: int) -> np.ndarray:
+    """Bin weights ``(members, lineages, bins)`` of bootstrap resamples of the cells.
+
+    Each member draws as many cells as there are, with replacement; a bin's weight is the number of its cells drawn
+    divided by its number of cells (1 on average, 0 for empty bins).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n = int(counts.sum())
+    if n == 0:
+        raise ValueError("no cells in any bin; nothing to resample")
+    rng = np.random.default_rng(seed + 7919)
+    draws = rng.multinomial(n, (counts / n).ravel(), size=int(n_members)).reshape((n_members, *counts.shape))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(counts[None] > 0, draws / counts[None], 0.0)
+    return w.astype(np.float32)
 
 
 def model_to_uns(model: SparseNODE) -> dict:
@@ -251,7 +302,7 @@ def fit_pathreg(
     lambda_path: float = 3e-3,
     lambda_weight: float = 0.0,
     gates: str = "weight",
-    max_epochs: int = 500,
+    max_epochs: int | None = None,
     device: str = "auto",
     seed: int = 0,
     progress_bar: bool | None = None,

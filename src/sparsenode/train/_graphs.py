@@ -27,9 +27,9 @@ from ._grid import grid_methods
 logger = logging.getLogger(__name__)
 
 
-def graphs_available(device: torch.device, solver: str) -> bool:
-    """Whether the CUDA-graph loop can run: a CUDA device and a fixed-step grid solver."""
-    return device.type == "cuda" and solver in grid_methods()
+def graphs_available(device: torch.device, solver: str, objective: str = "shooting") -> bool:
+    """Whether the CUDA-graph loop can run: a CUDA device, and a fixed-step grid solver or gradient matching."""
+    return device.type == "cuda" and (objective == "gradient" or solver in grid_methods())
 
 
 def sparsity_tensor(adjacency: torch.Tensor, threshold: float = 1e-3) -> torch.Tensor:
@@ -41,6 +41,8 @@ def sparsity_tensor(adjacency: torch.Tensor, threshold: float = 1e-3) -> torch.T
 
 def _cpu_time_grid(seg):
     """A copy of the segments whose time grid lives on the host, so that the fixed-step solve never syncs."""
+    if not hasattr(seg, "t"):  # gradient-matching targets: no solve, nothing to move
+        return seg
     seg = type(seg)(**{k: getattr(seg, k) for k in seg.__dataclass_fields__})
     seg.t = seg.t.detach().cpu()
     return seg

@@ -16,9 +16,13 @@ from tqdm.auto import trange
 from ..module import Method, VectorField
 from ._checkpoint import Checkpointer
 from ._graphs import graphs_available, train_graphed
-from ._solvers import get_solver, solve
+from ._objective import make_derivative_targets, objective
+from ._solvers import get_solver
 
 logger = logging.getLogger(__name__)
+
+
+OBJECTIVES = ("shooting", "gradient")
 
 
 @dataclass
@@ -57,6 +61,13 @@ class TrainConfig:
         Folder where a training checkpoint is written every ``checkpoint_every`` epochs (``None``: no checkpoints);
         ``train(..., resume=True)`` continues from it.
 
+    objective
+        ``"shooting"`` (multiple shooting over ``segment_bins``; ODE solves) or ``"gradient"`` (gradient matching:
+        the field at each observed bin against the slope of the smoothed trajectory; no solves, ~100x cheaper).
+    smoothing
+        Gradient matching: width in bins of the Gaussian local-linear smoother that gives the slopes (``0``:
+        finite differences).
+
     Examples
     --------
     >>> from sparsenode.train import TrainConfig
@@ -82,6 +93,8 @@ class TrainConfig:
     cuda_graphs: bool = True
     checkpoint_dir: str | None = None
     checkpoint_every: int = 100
+    objective: str = "shooting"
+    smoothing: float = 1.5
 
     def validate(self) -> None:
         """Raise ``ValueError`` on settings that cannot work."""
@@ -93,6 +106,10 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
         if self.segment_bins is not None and int(self.segment_bins) < 1:
             raise ValueError(f"segment_bins must be >= 1 or None, got {self.segment_bins}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        if not (math.isfinite(self.smoothing) and self.smoothing >= 0):
+            raise ValueError(f"smoothing must be a finite number >= 0 (bins), got {self.smoothing}")
         get_solver(self.solver)
 
     def to_dict(self) -> dict:
@@ -197,17 +214,8 @@ def make_segments(
 
 
 def _segment_mse(field: VectorField, seg: Segments, config: TrainConfig, member_weights: torch.Tensor | None):
-    """Weighted MSE per member ``(members,)`` of the segments' predictions."""
-    e = field.n_members
-    y0 = seg.y0.unsqueeze(0).expand(e, -1, -1)
-    pred = solve(field, y0, seg.t, solver=config.solver, rtol=config.rtol, atol=config.atol, step_size=config.step_size)
-    pred = field.apply_outer_skip(pred)[1:]  # (H, members, S, d)
-    sq = (pred - seg.targets.unsqueeze(1)).pow(2).mean(dim=-1)  # (H, members, S)
-    w = seg.weights.unsqueeze(1)
-    if member_weights is not None:
-        w = w * member_weights.unsqueeze(0)  # member_weights: (members, S)
-    w = w.expand_as(sq)
-    return (sq * w).sum(dim=(0, 2)) / w.sum(dim=(0, 2)).clamp_min(1e-12)
+    """Weighted MSE per member ``(members,)`` of the segments' predictions (see :func:`objective`)."""
+    return objective(field, seg, config, member_weights)
 
 
 def feature_sparsity(adjacency: torch.Tensor, threshold: float = 1e-3) -> float:
@@ -295,12 +303,20 @@ def train(
     device = next(field.parameters()).device
     train_mask, val_mask = split_bins(mask, config.val_fraction, seed)
     first_only = config.segment_bins is None
-    seg_train = make_segments(values, train_mask, train_mask, times, config.segment_bins, device, first_only)
-    seg_val = None
-    if val_mask.any():
-        seg_val = make_segments(values, train_mask, val_mask, times, config.segment_bins, device, first_only)
-    if seg_train.y0.shape[0] == 0:
-        raise ValueError("no training segments: each lineage needs at least two filled time bins")
+    if config.objective == "gradient":
+        if (train_mask.sum(axis=1) < 2).all():
+            raise ValueError("no training segments: each lineage needs at least two filled time bins")
+        seg_train = make_derivative_targets(values, train_mask, train_mask, times, config.smoothing, device)
+        seg_val = None
+        if val_mask.any():
+            seg_val = make_derivative_targets(values, train_mask, val_mask, times, config.smoothing, device)
+    else:
+        seg_train = make_segments(values, train_mask, train_mask, times, config.segment_bins, device, first_only)
+        seg_val = None
+        if val_mask.any():
+            seg_val = make_segments(values, train_mask, val_mask, times, config.segment_bins, device, first_only)
+        if seg_train.y0.shape[0] == 0:
+            raise ValueError("no training segments: each lineage needs at least two filled time bins")
     mw_train = mw_val = None
     if member_weights is not None:
         mwt = torch.as_tensor(member_weights, dtype=torch.float32, device=device)
@@ -308,7 +324,8 @@ def train(
         if seg_val is not None:
             mw_val = mwt[:, seg_val.lineage, seg_val.start]
 
-    if config.cuda_graphs and config.checkpoint_dir is None and not resume and graphs_available(device, config.solver):
+    graphed = config.cuda_graphs and config.checkpoint_dir is None and not resume
+    if graphed and graphs_available(device, config.solver, config.objective):
         return train_graphed(
             field,
             method,

@@ -1,0 +1,231 @@
+"""Gradient matching, the flux readout and bootstrap ensembles with edge confidence."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from anndata import read_h5ad
+
+import sparsenode as sn
+from sparsenode import _keys as K
+from sparsenode.model import SparseNODE
+from sparsenode.module import jacobian
+from sparsenode.tl._fit import bootstrap_weights
+from sparsenode.tl._grn import edge_confidence, signed_network
+from sparsenode.train import DerivativeTargets, TrainConfig, make_derivative_targets, objective, smooth_trajectories
+
+FAST = dict(max_epochs=6, hidden=(8, 8), n_bins=12, progress_bar=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def _toy():
+    return sn.datasets.toy_grn(n_genes=6, n_cells=300, seed=1)
+
+
+@pytest.fixture
+def toy(_toy):
+    return _toy.copy()
+
+
+def _fit(adata, **kw):
+    sn.tl.fit_pathreg(adata, **{"time_key": "time", "lineage_key": "lineage", **FAST, **kw})
+
+
+# -- smoothing and the gradient-matching objective ---------------------------------------------------------------------
+def test_smoother_recovers_level_and_slope_of_a_line_and_fills_only_requested_bins():
+    t = np.linspace(0.0, 1.0, 15)
+    values = np.stack([2.0 * t + 1.0, -3.0 * t], axis=1)[None]  # (1 lineage, 15 bins, 2 genes)
+    fit = np.ones((1, 15), dtype=bool)
+    at = np.zeros((1, 15), dtype=bool)
+    at[0, [0, 7, 14]] = True
+    for bw in (1.5, 0.0):  # local-linear smoothing and finite differences are both exact on a line
+        level, slope = smooth_trajectories(values, fit, t, bw, at_mask=at)
+        np.testing.assert_allclose(level[0, at[0]], values[0, at[0]], atol=1e-5)
+        np.testing.assert_allclose(slope[0, at[0]], np.tile([2.0, -3.0], (3, 1)), atol=1e-4)
+        assert not level[0, ~at[0]].any() and not slope[0, ~at[0]].any()
+
+
+def test_gradient_objective_is_zero_for_the_true_field_and_positive_otherwise():
+    # a linear ODE dx/dt = -x sampled exactly: the smoothed slope at x is close to -x
+    t = np.linspace(0.0, 2.0, 40)
+    x0 = np.array([1.0, 2.0, 0.5])
+    values = (np.exp(-t)[:, None] * x0[None])[None].astype(np.float32)
+    mask = np.ones((1, 40), dtype=bool)
+    tg = make_derivative_targets(values, mask, mask, t, 0.0, torch.device("cpu"))
+    assert isinstance(tg, DerivativeTargets) and tg.x.shape == tg.dx.shape == (40, 3)
+
+    class Linear(torch.nn.Module):
+        n_members = 2
+
+        def __init__(self, rate):
+            super().__init__()
+            self.rate = torch.tensor(rate).reshape(2, 1, 1)
+
+        def forward(self, t, y):
+            return -self.rate * y
+
+    err = objective(Linear([1.0, 3.0]), tg, TrainConfig())
+    assert err.shape == (2,)
+    assert float(err[0]) < 1e-3 < float(err[1])
+    # member weights: a member that only sees the first half of the bins is scored on those only
+    w = torch.zeros(2, 40)
+    w[:, :20] = 1.0
+    err_w = objective(Linear([1.0, 3.0]), tg, TrainConfig(), member_weights=w)
+    assert err_w.shape == (2,) and float(err_w[1]) != pytest.approx(float(err[1]))
+
+
+def test_gradient_matching_is_the_default_and_solves_no_ode(toy):
+    _fit(toy)
+    params = toy.uns["pathreg"]["params"]
+    assert params["train"]["objective"] == "gradient"
+    hist = toy.uns["pathreg"]["history"]
+    # one batched field evaluation for the training step and one for validation per epoch, no solver steps
+    assert int(hist["n_evals"]) == 2 * len(hist["loss"])
+    toy2 = toy.copy()
+    _fit(toy2, objective="shooting", max_epochs=2)
+    assert toy2.uns["pathreg"]["params"]["train"]["objective"] == "shooting"
+    assert int(toy2.uns["pathreg"]["history"]["n_evals"]) > 2 * 2
+
+
+def test_bad_objective_and_smoothing(toy):
+    with pytest.raises(ValueError, match="objective"):
+        _fit(toy, objective="bogus")
+    with pytest.raises(ValueError, match="smoothing"):
+        _fit(toy, smoothing=-1.0)
+    assert "pathreg" not in toy.uns
+
+
+# -- the flux readout ---------------------------------------------------------------------------------------------------
+def test_flux_is_the_mean_of_jacobian_times_source_slope(toy):
+    _fit(toy)
+    model = SparseNODE.from_adata(toy, device="cpu")
+    traj = model.trajectories
+    _, slope = smooth_trajectories(traj.values, traj.mask, traj.times, model.train_config.smoothing)
+    x = torch.as_tensor(traj.values[traj.mask]).unsqueeze(0)
+    model.field.prepare(sample=False)
+    jac = jacobian(model.field, x)[0].numpy()  # (bins, target, source)
+    model.field.release()
+    expected = np.abs(jac * slope[traj.mask][:, None, :]).mean(axis=0).T  # [source, target]
+    net = signed_network(model, mode="flux", threshold=0.0)
+    np.testing.assert_allclose(np.abs(net["weight"]), expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(np.sign(net["weight"]), np.sign(net["mean_jacobian"]))
+
+
+def test_flux_lagcorr_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
+    toy.X = np.asarray(toy.X).copy()
+    toy.X[:, 0] = 0.7  # constant: no change to pass on, although the field may depend on it
+    _fit(toy)
+    sn.tl.infer_grn(toy)
+    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_lagcorr"
+    w = np.abs(toy.varp["pathreg_grn"])
+    off = ~np.eye(6, dtype=bool)
+    # no flux and no correlation: its edges rank last
+    assert w[0, 1:].max() <= w[1:][off[1:]].min() + 1e-6
+    sn.tl.infer_grn(toy, mode="flux")
+    assert not toy.varp["pathreg_grn"][0].any()
+    sn.tl.infer_grn(toy, mode="jacobian")
+    assert toy.varp["pathreg_grn"][0, 1:].any()
+
+
+def test_flux_corr_averages_the_ranks_of_flux_and_correlation(toy):
+    from scipy.stats import rankdata
+
+    _fit(toy)
+    model = SparseNODE.from_adata(toy, device="cpu")
+    flux = np.abs(signed_network(model, mode="flux", threshold=0.0)["weight"])
+    x = model.trajectories.values[model.trajectories.mask]
+    corr = np.round(np.abs(np.corrcoef(x.T)), 12)
+    off = ~np.eye(6, dtype=bool)
+    expected = 0.5 * (rankdata(flux[off]) + rankdata(corr[off])) / off.sum()
+    net = signed_network(model, mode="flux_corr", threshold=0.0)
+    np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
+    assert not np.diag(net["weight"]).any()
+    sn.tl.infer_grn(toy, mode="flux_corr")
+    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_corr"
+    # flux_lagcorr: the correlation of the source one bin before the target (directed)
+    v, m = model.trajectories.values, model.trajectories.mask
+    both = m[:, :-1] & m[:, 1:]
+    src, tgt = v[:, :-1][both], v[:, 1:][both]
+    lagged = np.round(np.abs(np.corrcoef(src.T, tgt.T)[:6, 6:]), 12)
+    expected = 0.5 * (rankdata(flux[off]) + rankdata(lagged[off])) / off.sum()
+    net = signed_network(model, mode="flux_lagcorr", threshold=0.0, lag=1)
+    np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
+    sn.tl.infer_grn(toy, mode="flux_lagcorr", lag=3)
+    assert toy.uns["pathreg"]["grn"]["lag"] == 3
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="lag"):
+            sn.tl.infer_grn(toy, lag=bad)
+
+
+# -- ensembles and edge confidence --------------------------------------------------------------------------------------
+def test_bootstrap_weights_resample_cells():
+    counts = np.array([[10, 0, 30], [5, 5, 0]])
+    w = bootstrap_weights(counts, 50, seed=0)
+    assert w.shape == (50, 2, 3) and w.dtype == np.float32
+    assert not w[:, counts == 0].any()
+    # every member draws as many cells as there are
+    np.testing.assert_allclose((w * counts[None]).sum(axis=(1, 2)), counts.sum(), rtol=1e-5)
+    assert abs(float((w * counts).sum(axis=0)[counts > 0].sum() / (50 * counts.sum())) - 1.0) < 1e-5
+    assert not np.allclose(w[0], w[1])
+    with pytest.raises(ValueError, match="no cells"):
+        bootstrap_weights(np.zeros((1, 3)), 4, seed=0)
+
+
+def test_edge_confidence_counts_members_and_signs():
+    w = np.zeros((4, 3, 3))
+    w[:, 0, 1] = 5.0  # every member selects 0 -> 1
+    w[:2, 1, 2] = 3.0  # half of them select 1 -> 2
+    w[:, 2, 2] = 9.0  # self-loops never count
+    j = np.ones((4, 3, 3))
+    j[0, 0, 1] = -1.0  # one member disagrees on the sign of 0 -> 1
+    out = edge_confidence(w, j, top_k=2)
+    assert out[K.FREQUENCY][0, 1] == 1.0 and out[K.FREQUENCY][1, 2] == 0.5
+    assert out[K.FREQUENCY][2, 2] == 0.0 and out[K.SIGN_AGREEMENT][2, 2] == 0.0
+    assert out[K.SIGN_AGREEMENT][0, 1] == 0.75 and out[K.SIGN_AGREEMENT][1, 2] == 1.0
+
+
+def test_ensemble_stores_frequency_and_sign_agreement_shown_by_get_grn(toy, tmp_path):
+    _fit(toy, n_members=4, bootstrap=True)
+    assert toy.uns["pathreg"]["params"]["bootstrap"]
+    sn.tl.infer_grn(toy)
+    info = toy.uns["pathreg"]["grn"]
+    for k in (K.FREQUENCY, K.SIGN_AGREEMENT):
+        arr = info[k]
+        assert arr.dtype == np.float32 and arr.shape == (6, 6)
+        assert ((arr >= 0) & (arr <= 1)).all() and not np.diag(arr).any()
+    # each member selects its n_genes strongest edges (more where edges tie), so the frequencies sum to >= n_genes
+    assert 6.0 - 1e-5 <= info[K.FREQUENCY].sum() < 6.0 * 2
+    edges = sn.get.grn(toy)
+    assert list(edges.columns) == ["source", "target", "weight", "sign", K.FREQUENCY, K.SIGN_AGREEMENT]
+    r = edges.iloc[0]
+    i, j = toy.var_names.get_loc(r.source), toy.var_names.get_loc(r.target)
+    assert r[K.FREQUENCY] == pytest.approx(float(info[K.FREQUENCY][i, j]))
+    # h5ad round trip keeps the confidence and what sn.get.grn shows
+    path = tmp_path / "ens.h5ad"
+    toy.write_h5ad(path)
+    back = read_h5ad(path)
+    np.testing.assert_array_equal(back.uns["pathreg"]["grn"][K.FREQUENCY], info[K.FREQUENCY])
+    pd.testing.assert_frame_equal(sn.get.grn(back), edges)
+    # a single model has no confidence columns
+    single = toy.copy()
+    _fit(single)
+    sn.tl.infer_grn(single)
+    assert K.FREQUENCY not in single.uns["pathreg"]["grn"]
+    assert K.FREQUENCY not in sn.get.grn(single).columns
+
+
+def test_ensemble_is_one_batched_fit_with_different_members(toy):
+    one, four = toy.copy(), toy.copy()
+    _fit(one)
+    _fit(four, n_members=4, bootstrap=True)
+    # as many field evaluations for four members as for one: all members go through each call together
+    assert int(four.uns["pathreg"]["history"]["n_evals"]) == int(one.uns["pathreg"]["history"]["n_evals"])
+    model = SparseNODE.from_adata(four, device="cpu")
+    adj = model.adjacency(members=True)
+    assert adj.shape == (4, 6, 6) and not np.allclose(adj[0], adj[1])
+
+
+def test_bootstrap_needs_several_members(toy):
+    with pytest.raises(ValueError, match="n_members"):
+        _fit(toy, bootstrap=True)
+    assert "pathreg" not in toy.uns
