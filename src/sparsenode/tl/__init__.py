@@ -2,8 +2,10 @@
 
 from ._fit import fit_node, fit_pathreg
 from ._grn import infer_grn
+from ._heldout import evaluate_heldout, spurious_feature_sparsity
 from ._path import regularization_path
 from ._perturb import perturbation_screen, simulate_knockout, simulate_perturbation
+from ._regulators import lineage_regulators
 
 __all__ = [
     "fit_node",
@@ -13,4 +15,7 @@ __all__ = [
     "regularization_path",
     "simulate_knockout",
     "simulate_perturbation",
+    "evaluate_heldout",
+    "lineage_regulators",
+    "spurious_feature_sparsity",
 ]
