@@ -21,11 +21,21 @@ __all__ = ["base_grn", "hematopoiesis"]
 BATCHES = {"s1d1": 11, "s1d2": 12, "s2d1": 21, "s2d4": 24, "s3d6": 36}
 #: Lineage names and their file prefixes.
 LINEAGES = {"erythroid": "eryth", "monocyte": "mono", "B": "B"}
-_LINEAGE_ALIASES = {"eryth": "erythroid", "mono": "monocyte", "b": "B", "erythroid": "erythroid", "monocyte": "monocyte"}
+_LINEAGE_ALIASES = {
+    "eryth": "erythroid",
+    "mono": "monocyte",
+    "b": "B",
+    "erythroid": "erythroid",
+    "monocyte": "monocyte",
+}
 #: Trajectory files the paper's repository does not hold (no erythroid cells of batch s2d4).
 ABSENT = {("erythroid", "s2d4")}
 #: Environment variable naming a local folder with the files (checked when ``path`` is None).
 ENV_VAR = "SPARSENODE_DATA_DIR"
+#: Environment variable overriding the download cache folder (default: pooch's per-user cache, ``sparsenode``).
+CACHE_ENV_VAR = "SPARSENODE_CACHE_DIR"
+#: Downloader handed to pooch (``None``: pooch picks one from the URL); tests swap in a local copy.
+_DOWNLOADER = None
 BASE_GRN_FILE = "tf_targets_baseGRN_human_matrix.csv.gz"
 
 #: Public source: the PathReg paper's repository, pinned to the commit whose files the checksums below describe.
@@ -79,16 +89,15 @@ def _fetch(names: list[str], path) -> dict[str, Path]:
         import pooch
     except ImportError as err:  # pragma: no cover - pooch is a dependency
         raise ImportError("downloading the data needs pooch: pip install pooch (or pass path=...)") from err
-    urls = {
-        n: BASE_URL + (_SUBDIR["grn"] if n == BASE_GRN_FILE else _SUBDIR["trajectories"]) + n for n in REGISTRY
-    }
+    urls = {n: BASE_URL + (_SUBDIR["grn"] if n == BASE_GRN_FILE else _SUBDIR["trajectories"]) + n for n in REGISTRY}
     fetcher = pooch.create(
         path=pooch.os_cache("sparsenode") / "hematopoiesis",
         base_url=BASE_URL,
         registry={n: f"sha256:{h}" for n, h in REGISTRY.items()},
         urls=urls,
+        env=CACHE_ENV_VAR,
     )
-    return {n: Path(fetcher.fetch(n)) for n in names}
+    return {n: Path(fetcher.fetch(n, downloader=_DOWNLOADER)) for n in names}
 
 
 def _resolve(values, allowed: dict, what: str, aliases: dict | None = None) -> list[str]:
@@ -121,7 +130,7 @@ def hematopoiesis(
     trim: tuple[int, int] = (10, 20),
     scale: bool = True,
 ) -> AnnData:
-    """Human bone-marrow trajectories (erythroid, monocyte, B) of the PathReg paper, one per lineage and batch.
+    r"""Human bone-marrow trajectories (erythroid, monocyte, B) of the PathReg paper, one per lineage and batch.
 
     Cells of the NeurIPS 2021 multiome competition data, ordered by diffusion pseudotime per lineage and batch,
     529 genes (highly variable genes and transcription factors), size-factor normalised. As in the paper, the first
@@ -134,7 +143,8 @@ def hematopoiesis(
     path
         Folder holding the ``{eryth,mono,B}_{11,12,21,24,36}_norm.csv`` files. ``None``: the folder in
         ``$SPARSENODE_DATA_DIR`` if set, else the files are downloaded once from the paper's repository
-        (:data:`BASE_URL`) into a cache with checksums (needs internet).
+        (:data:`BASE_URL`) into a cache with checksums (needs internet; the cache folder is
+        ``$SPARSENODE_CACHE_DIR`` when set).
     batches
         Batch names among ``s1d1``, ``s1d2``, ``s2d1``, ``s2d4``, ``s3d6``.
     lineages
@@ -162,10 +172,23 @@ def hematopoiesis(
 
     Examples
     --------
+    The real files (529 genes; the folder from ``../shared/data`` or a download):
+
     >>> import sparsenode as sn
     >>> adata = sn.datasets.hematopoiesis("../shared/data/hematopoiesis", batches="s1d2")  # doctest: +SKIP
     >>> adata.n_vars, list(adata.obs["lineage"].cat.categories)  # doctest: +SKIP
     (529, ['erythroid', 'monocyte', 'B'])
+
+    The same call on toy files of the same layout (tab-separated, one ``dpt_pseudotime`` column):
+
+    >>> import tempfile, numpy as np, pandas as pd
+    >>> folder, rng = tempfile.mkdtemp(), np.random.default_rng(0)
+    >>> for prefix in ("eryth", "mono", "B"):
+    ...     cells = pd.DataFrame(rng.random((40, 2)), columns=["GATA1", "SPI1"]).assign(dpt_pseudotime=rng.random(40))
+    ...     cells.to_csv(f"{folder}/{prefix}_12_norm.csv", sep="\t", index=False)
+    >>> toy = sn.datasets.hematopoiesis(folder, batches="s1d2")
+    >>> toy.shape, list(toy.obs["lineage"].cat.categories), float(toy.obs["time"].max())
+    ((30, 2), ['erythroid', 'monocyte', 'B'], 1.0)
     """
     batch_list = _resolve(batches, BATCHES, "batches")
     lin_list = _resolve(lineages, LINEAGES, "lineages", _LINEAGE_ALIASES)
@@ -221,7 +244,7 @@ def hematopoiesis(
 
 
 def base_grn(path: str | PathLike | None = None) -> pd.DataFrame:
-    """The base GRN prior of the PathReg paper: 762 transcription factors -> 13,388 targets.
+    r"""The base GRN prior of the PathReg paper: 762 transcription factors -> 13,388 targets.
 
     A binary TF x target matrix derived from TF motifs (prior knowledge, not ground truth), returned as an edge list
     that :func:`sparsenode.tl.fit_node` accepts as ``prior=``.
@@ -242,6 +265,15 @@ def base_grn(path: str | PathLike | None = None) -> pd.DataFrame:
     >>> prior = sn.datasets.base_grn("../shared/data/hematopoiesis")  # doctest: +SKIP
     >>> prior["source"].nunique() <= 762  # doctest: +SKIP
     True
+
+    A toy matrix of the same layout (rows: TFs, columns: targets, entries ``0.0``/``1.0``, gzipped CSV):
+
+    >>> import gzip, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with gzip.open(f"{folder}/tf_targets_baseGRN_human_matrix.csv.gz", "wt") as fh:
+    ...     _ = fh.write("TF.human,GATA1,KLF1,SPI1\nGATA1,0.0,1.0,0.0\nSPI1,1.0,0.0,0.0\n")
+    >>> sn.datasets.base_grn(folder).astype(str).values.tolist()
+    [['GATA1', 'KLF1'], ['SPI1', 'GATA1']]
     """
     file = _fetch([BASE_GRN_FILE], path)[BASE_GRN_FILE]
     parsed = _read_binary_matrix(file)
