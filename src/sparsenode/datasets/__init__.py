@@ -7,10 +7,10 @@ from ._toy import HillODE, toy_grn, toy_perturbation_truth
 
 __all__ = [
     "HillODE",
+    "base_grn",
+    "hematopoiesis",
     "krumsiek11",
     "mocap35",
     "toy_grn",
     "toy_perturbation_truth",
-    "base_grn",
-    "hematopoiesis",
 ]

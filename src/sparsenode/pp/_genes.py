@@ -101,7 +101,9 @@ def select_genes(
             hvg = np.asarray(table["highly_variable"], dtype=bool)
     is_reg = np.asarray(pd.Index(adata.var_names.astype(str)).isin(list(regs)), dtype=bool)
     if regs and not is_reg.any():
-        logger.warning("none of the %d regulators is in adata.var_names; check the gene naming (symbols/ids)", len(regs))
+        logger.warning(
+            "none of the %d regulators is in adata.var_names; check the gene naming (symbols/ids)", len(regs)
+        )
     target = adata.copy() if copy else adata
     target.var[key_added] = hvg | is_reg
     target.var[f"{key_added}_regulator"] = is_reg

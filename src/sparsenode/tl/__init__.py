@@ -8,14 +8,14 @@ from ._perturb import perturbation_screen, simulate_knockout, simulate_perturbat
 from ._regulators import lineage_regulators
 
 __all__ = [
+    "evaluate_heldout",
     "fit_node",
     "fit_pathreg",
     "infer_grn",
+    "lineage_regulators",
     "perturbation_screen",
     "regularization_path",
     "simulate_knockout",
     "simulate_perturbation",
-    "evaluate_heldout",
-    "lineage_regulators",
     "spurious_feature_sparsity",
 ]

@@ -82,9 +82,7 @@ def lineage_regulators(
         if not isinstance(prior, pd.DataFrame) or not {"source", "target"} <= set(prior.columns):
             raise ValueError("prior must be a DataFrame with 'source' and 'target' columns")
         sub = prior[prior["source"].astype(str).isin(set(names[cand]))]
-        prior_sets = sub.groupby(sub["source"].astype(str), observed=True)["target"].agg(
-            lambda s: set(s.astype(str))
-        )
+        prior_sets = sub.groupby(sub["source"].astype(str), observed=True)["target"].agg(lambda s: set(s.astype(str)))
     rows = []
     for li, lin in enumerate(traj.lineages):
         mean_j, _ = model.jacobian(states=states, lineage=li)
