@@ -13,7 +13,7 @@ Run by hand (re-runnable; results are written as CSV into --out and a Markdown s
         --out benchmarks/results/hematopoiesis
 
 (the reduced budget of the table in docs/hematopoiesis.md: 529-32-32-529 field, 500 steps, rk4; the paper's
-setting is ``--hidden 100,100 --epochs 5000 --solver dopri5``, out of reach on a 2-core CPU).
+setting is ``--hidden 100,100 --epochs 5000``, out of reach on a 2-core CPU).
 
     # only the lambda sweep of PathReg, or only the biology readout of one method:
     python benchmarks/hematopoiesis.py --methods none --sweep pathreg --sweep-lambdas 1e-3,1e-2,3e-2,0.1
