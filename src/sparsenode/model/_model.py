@@ -260,18 +260,28 @@ class SparseNODE:
     def _tensor(self, a) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a, dtype=np.float32), device=self.device)
 
-    def _states(self, states: str) -> torch.Tensor:
+    def _states(self, states: str, lineage=None) -> torch.Tensor:
         traj = self._require_trajectories()
+        mask = traj.mask
+        if lineage is not None:
+            if isinstance(lineage, (int, np.integer)) and 0 <= int(lineage) < traj.n_lineages:
+                li = int(lineage)
+            elif str(lineage) in traj.lineages:
+                li = traj.lineages.index(str(lineage))
+            else:
+                raise KeyError(f"unknown lineage {lineage!r}; the model was fitted on lineages {traj.lineages}")
+            mask = np.zeros_like(traj.mask)
+            mask[li] = traj.mask[li]
         if states == "data":
-            x = traj.values[traj.mask]
+            x = traj.values[mask]
         elif states == "fitted":
             pred = self.predict()
-            x = pred[traj.mask]
+            x = pred[mask]
         else:
             raise ValueError(f"states must be 'data' or 'fitted', not {states!r}")
         return self._tensor(x)
 
-    def jacobian(self, states: str = "data", members: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def jacobian(self, states: str = "data", members: bool = False, lineage=None) -> tuple[np.ndarray, np.ndarray]:
         """Mean and mean absolute Jacobian of the field, ``[source, target]``, over the trajectory states.
 
         Parameters
@@ -280,12 +290,14 @@ class SparseNODE:
             ``"data"`` (the observed bins) or ``"fitted"`` (the model's own trajectories at the same bins).
         members
             Keep the ensemble dimension.
+        lineage
+            Average only over the bins of this lineage (name or index); ``None``: all lineages.
 
         Returns
         -------
         ``(mean_J, mean_abs_J)``, each ``(genes, genes)`` (or ``(members, genes, genes)``) indexed [source, target].
         """
-        x = self._states(states)
+        x = self._states(states, lineage)
         self.field.eval()
         self.field.prepare(sample=False)
         try:

@@ -15,6 +15,7 @@ from ..model._model import DEFAULT_HIDDEN, _none_to_str
 from ..module import METHODS
 from ..pp._trajectories import bin_trajectories
 from ..train import TrainConfig
+from ._heldout import spurious_feature_sparsity
 
 logger = logging.getLogger(__name__)
 
@@ -276,11 +277,9 @@ def model_to_uns(model: SparseNODE) -> dict:
         "weight_sparsity": float(model.weight_sparsity()),
     }
     if model.regulators is not None:
-        regs = set(model.regulators)
-        rows = [i for i, g in enumerate(model.var_names) if g not in regs]
-        if rows:
-            sub = adj[rows] / max(float(np.abs(adj).max()), 1e-12)
-            metrics["spurious_feature_sparsity"] = float((np.abs(sub) <= 1e-3).mean())
+        spurious = spurious_feature_sparsity(adj, model.var_names, model.regulators)
+        if np.isfinite(spurious):
+            metrics["spurious_feature_sparsity"] = spurious
     return {
         K.PARAMS: model.config(),
         K.VAR_NAMES: np.asarray(model.var_names, dtype=str),
