@@ -13,6 +13,7 @@ from .._settings import settings
 from ..model import SparseNODE
 from ..model._model import DEFAULT_HIDDEN, _none_to_str
 from ..module import METHODS
+from ..pp._genes import _regulator_names
 from ..pp._trajectories import bin_trajectories
 from ..train import TrainConfig
 from ._heldout import spurious_feature_sparsity
@@ -23,16 +24,7 @@ logger = logging.getLogger(__name__)
 def _regulator_list(prior, regulators) -> list[str] | None:
     if prior is None and regulators is None:
         return None
-    regs: set[str] = set()
-    if regulators is not None:
-        regs |= {str(r) for r in ([regulators] if isinstance(regulators, str) else regulators)}
-    if prior is not None:
-        if not isinstance(prior, pd.DataFrame) or "source" not in prior.columns:
-            raise ValueError(
-                "prior must be a DataFrame with a 'source' column (and 'target'), e.g. sn.datasets.base_grn()"
-            )
-        regs |= set(prior["source"].astype(str))
-    return sorted(regs)
+    return sorted(_regulator_names(prior, regulators))
 
 
 def _history_arrays(history: dict) -> dict:
