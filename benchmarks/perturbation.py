@@ -58,7 +58,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--n-genes", type=int, default=10)
     parser.add_argument("--n-cells", type=int, default=1000)
+    parser.add_argument("--objective", default=None, help="fit_node objective (default: the package default)")
     args = parser.parse_args()
+    fit_kw = {} if args.objective is None else {"objective": args.objective}
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     rows = []
@@ -67,7 +69,9 @@ def main() -> None:
         genes = list(map(str, adata.var_names))
         for method in args.methods:
             t0 = time.perf_counter()
-            sn.tl.fit_node(adata, method=method, time_key="time", lineage_key="lineage", seed=seed, progress_bar=False)
+            sn.tl.fit_node(
+                adata, method=method, time_key="time", lineage_key="lineage", seed=seed, progress_bar=False, **fit_kw
+            )
             fit_s = time.perf_counter() - t0
             rows.append({"method": method, "seed": seed, **score(adata, method, genes), "fit_s": round(fit_s, 1)})
             print(rows[-1], flush=True)
