@@ -70,7 +70,7 @@ def _bin_correlation(model: SparseNODE, lag: int = 0) -> np.ndarray:
 
 
 def _rank_with_correlation(flux: np.ndarray, model: SparseNODE, lag: int = 0) -> np.ndarray:
-    """Per member: mean of the normalised ranks of the flux and of the (lagged) |correlation| over the bins."""
+    """Per member: mean of the normalised ranks of the flux and of the (lagged) absolute correlation over the bins."""
     corr = _bin_correlation(model, lag)
     d = corr.shape[0]
     off = ~np.eye(d, dtype=bool)
@@ -135,8 +135,9 @@ def signed_network(
     """Signed network of a fitted model, ``[source, target]``, and the pieces it is made of.
 
     ``mode="flux_lagcorr"`` (default): the mean of the normalised ranks (in ``(0, 1]``) of the flux below and of the
-    |correlation| of the source one bin before the target, over the observed bins, masked and signed like the flux.
-    ``"flux_corr"``: the same with the |Pearson correlation| in the same bins. ``"flux"``: the mean over the
+    absolute correlation of the source one bin before the target, over the observed bins, masked and signed like the
+    flux.
+    ``"flux_corr"``: the same with the absolute Pearson correlation in the same bins. ``"flux"``: the mean over the
     trajectory of ``|J[target, source] * dx_source/dt|`` (how much of the target's rate of change the source's own
     change drives), masked by the structural adjacency (relative to its largest entry, above ``threshold``) and
     signed by the mean Jacobian. ``"structure"``: the method's structural
@@ -205,11 +206,11 @@ def infer_grn(
     averaged along the trajectory. Its strength is, by ``mode``:
 
     - ``"flux_lagcorr"`` (default): the mean of two normalised ranks in ``(0, 1]``: the rank of the edge's flux
-      (below) and the rank of the time-lagged |correlation| of the source in one bin with the target in the next
+      (below) and the rank of the time-lagged absolute correlation of the source in one bin with the target in the next
       bin of the same lineage (pooled over lineages); zero where the method pruned the edge. The flux says how much
       the source drives the target in the fitted dynamics, the lagged correlation that the data's source leads its
       target; together they rank edges more robustly than either alone;
-    - ``"flux_corr"``: as ``"flux_lagcorr"`` with the |Pearson correlation| over the same bins (undirected);
+    - ``"flux_corr"``: as ``"flux_lagcorr"`` with the absolute Pearson correlation over the same bins (undirected);
     - ``"flux"``: the mean over the observed bins of ``|J[target, source] * dx_source/dt|`` (slopes of
       the smoothed trajectory), i.e. how much of the target's change the source's change drives, zero where the
       method pruned the edge;
