@@ -43,6 +43,7 @@ def regularization_path(
     epochs_per_lambda: int = 200,
     lr: float = 1e-2,
     segment_bins: int | None = 10,
+    objective: str = "gradient",
     device: str = "auto",
     seed: int = 0,
     progress_bar: bool | None = None,
@@ -68,8 +69,9 @@ def regularization_path(
         Fraction of bins held out.
     tolerance
         Relative validation-MSE slack of the recommendation.
-    time_key, lineage_key, genes, layer, n_bins, hidden, lr, segment_bins, device, seed, progress_bar
-        As in :func:`sparsenode.tl.fit_node`.
+    time_key, lineage_key, genes, layer, n_bins, hidden, lr, segment_bins, objective, device, seed, progress_bar
+        As in :func:`sparsenode.tl.fit_node` (same default objective, so that the recommended strength applies to a
+        default fit).
     epochs_per_lambda
         Optimiser steps per strength.
     key_added
@@ -107,8 +109,14 @@ def regularization_path(
     traj = bin_trajectories(adata, time_key=time_key, lineage_key=lineage_key, genes=genes, layer=layer, n_bins=n_bins)
     model = SparseNODE(traj.var_names, method=method, hidden=hidden, seed=seed, device=device)
     config = TrainConfig(
-        max_epochs=epochs_per_lambda, lr=lr, val_fraction=validation, segment_bins=segment_bins, patience=None
+        max_epochs=epochs_per_lambda,
+        lr=lr,
+        val_fraction=validation,
+        segment_bins=segment_bins,
+        objective=objective,
+        patience=None,
     )
+    config.validate()
     rows = {k: [] for k in ("train_mse", "val_mse", "feature_sparsity", "weight_sparsity")}
     for lam in lams:
         model.lambdas[name] = float(lam)
