@@ -60,6 +60,7 @@ def fit_one(train, method: str, args, lambdas=None, key=None) -> tuple[str, floa
         max_epochs=args.method_epochs.get(method, args.epochs),
         patience=None,
         solver=args.solver,
+        objective="shooting",  # the paper's protocol forecasts whole trajectories (the tables were measured so)
         device=args.device,
         seed=args.seed,
         progress_bar=False,

@@ -56,6 +56,7 @@ def fit(adata, method: str, args) -> dict:
         patience=None,
         seed=args.seed,
         solver=args.solver,
+        objective="shooting",  # forecasting integrates whole trials; gradient matching forecasts far worse here
         device="cpu",
         progress_bar=False,
     )
