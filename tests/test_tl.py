@@ -356,3 +356,13 @@ def test_krumsiek11_fits_with_every_method_shape():
     adata = sn.datasets.krumsiek11()
     sn.tl.fit_node(adata, method="grouplasso", time_key="time", lineage_key="lineage", **FAST)
     assert adata.uns["grouplasso"]["trajectories"]["values"].shape == (4, 12, 11)
+
+
+def test_reported_val_mse_belongs_to_the_kept_weights():
+    """metrics['val_mse'] is the validation error of the restored (best) epoch, not the minimum over all epochs."""
+    adata = sn.datasets.toy_grn(n_genes=4, n_cells=200, seed=0)
+    sn.tl.fit_node(adata, method="pathreg", time_key="time", lineage_key="lineage", max_epochs=30, progress_bar=False)
+    hist = adata.uns["pathreg"]["history"]
+    best = int(hist["best_epoch"])
+    assert 0 <= best < len(hist["val_mse"])
+    assert adata.uns["pathreg"]["metrics"]["val_mse"] == pytest.approx(float(hist["val_mse"][best]))

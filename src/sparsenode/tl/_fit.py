@@ -154,7 +154,8 @@ def fit_node(
     - ``history``: per-epoch ``loss``, ``mse``, ``penalty``, ``val_mse``, ``sparsity``, ``lr``, plus ``best_epoch``,
       ``stopped``, ``n_evals``, ``seconds``;
     - ``trajectories``: the binned trajectories the model was fitted to;
-    - ``metrics``: ``train_mse`` (single shooting from each lineage's first bin), ``feature_sparsity``,
+    - ``metrics``: ``train_mse`` (single shooting from each lineage's first bin), ``val_mse`` (held-out bins, at
+      the epoch whose weights were kept), ``feature_sparsity``,
       ``weight_sparsity`` and, with regulators or a prior, ``spurious_feature_sparsity``.
 
     Examples
@@ -262,9 +263,10 @@ def bootstrap_weights(counts: np.ndarray, n_members: int, seed: int) -> np.ndarr
 def model_to_uns(model: SparseNODE) -> dict:
     """Everything ``tl.fit_*`` stores about a fitted model, as an h5ad-safe dict."""
     adj = model.adjacency().astype(np.float32)
+    val, best = model.history.get("val_mse", []), int(model.history.get("best_epoch", -1))
     metrics = {
         "train_mse": float(model.mse()),
-        "val_mse": float(np.min(model.history["val_mse"])) if len(model.history.get("val_mse", [])) else float("nan"),
+        "val_mse": float(val[best]) if 0 <= best < len(val) else float("nan"),  # of the restored (best) weights
         "feature_sparsity": float(model.feature_sparsity()),
         "weight_sparsity": float(model.weight_sparsity()),
     }
