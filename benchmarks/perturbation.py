@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
-from scipy.stats import spearmanr
 
 import sparsenode as sn
 
@@ -42,13 +41,14 @@ def score(adata: AnnData, key: str, genes: list[str]) -> dict:
     del adata.uns["_ko"], adata.obs["_ko_effect"]
     p, t, n = np.concatenate(pred), np.concatenate(true), np.concatenate(thr)
     big = np.abs(t) > n
+    every = sn.bm.metrics.perturbation_accuracy(p, t, noise=n)
     return {
         "knockouts": len(genes),
-        "scored": int(big.sum()),
+        "scored": every["n_effects"],
         "of": int(big.size),
-        "sign_agreement": float((np.sign(p[big]) == np.sign(t[big])).mean()),
-        "spearman": float(spearmanr(p[big], t[big])[0]),
-        "spearman_all": float(spearmanr(p, t)[0]),
+        "sign_agreement": every["sign_agreement"],
+        "spearman": sn.bm.metrics.perturbation_accuracy(p[big], t[big])["spearman"],
+        "spearman_all": every["spearman"],
     }
 
 

@@ -701,7 +701,8 @@ def perturbation_accuracy(pred_effects, true_effects, noise: float = 0.0) -> dic
     true_effects
         Observed effects, same shape; pandas objects are aligned on their labels first.
     noise
-        Entries with ``|true| <= noise`` are treated as no effect and left out of the sign agreement.
+        Entries with ``|true| <= noise`` are treated as no effect and left out of the sign agreement: a number, or
+        an array broadcasting to the effects' shape (e.g. one noise level per gene).
 
     Returns
     -------
@@ -721,6 +722,10 @@ def perturbation_accuracy(pred_effects, true_effects, noise: float = 0.0) -> dic
     p, t = _to_numpy(pred_effects), _to_numpy(true_effects)
     if p.shape != t.shape:
         raise ValueError(f"pred_effects has shape {p.shape} but true_effects has shape {t.shape}; they must match")
+    try:
+        noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), p.shape).ravel()
+    except ValueError as err:
+        raise ValueError(f"noise must be a number or broadcast to the effects' shape {p.shape}") from err
     p, t = p.ravel(), t.ravel()
     finite = np.isfinite(p) & np.isfinite(t)
     strong = finite & (np.abs(t) > noise)
