@@ -40,3 +40,17 @@ def pytest_collection_modifyitems(config, items):
 def _quiet_settings():
     sn.settings.progress_bar = False
     yield
+
+
+@pytest.fixture(scope="module")
+def _toy():
+    """A small toy_grn (6 genes, 300 cells) made once per test module."""
+    import sparsenode as sn
+
+    return sn.datasets.toy_grn(n_genes=6, n_cells=300, seed=1)
+
+
+@pytest.fixture
+def toy(_toy):
+    """A fresh copy of the module's toy_grn for each test (tests write into it)."""
+    return _toy.copy()

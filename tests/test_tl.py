@@ -12,16 +12,6 @@ import sparsenode as sn
 FAST = dict(max_epochs=4, hidden=(8, 8), n_bins=12, progress_bar=False)
 
 
-@pytest.fixture(scope="module")
-def _toy():
-    return sn.datasets.toy_grn(n_genes=6, n_cells=300, seed=1)
-
-
-@pytest.fixture
-def toy(_toy):
-    return _toy.copy()
-
-
 def _fit(adata, **kw):
     sn.tl.fit_pathreg(adata, **{"time_key": "time", "lineage_key": "lineage", **FAST, **kw})
 
