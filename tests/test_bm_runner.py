@@ -84,6 +84,17 @@ def test_resume_does_not_recompute(tmp_path):
     assert calls == [0, 1, 2, 0, 1]
 
 
+def test_second_grid_into_same_folder_keeps_first_in_results(tmp_path):
+    kwargs = dict(datasets="krumsiek11", seeds=[0], output_dir=tmp_path)
+    first = benchmark(methods=["pearson"], **kwargs)
+    second = benchmark(methods=["ridge_derivative"], **kwargs)
+    assert set(second["method"]) == {"ridge_derivative"}  # the call returns its own grid
+    both = read_results(tmp_path)  # results.csv: this grid first, then the earlier one
+    assert list(both["method"].unique()) == ["ridge_derivative", "pearson"]
+    cols = ["dataset", "method", "seed", "metric", "value"]
+    pd.testing.assert_frame_equal(both.query("method == 'pearson'")[cols].reset_index(drop=True), first[cols])
+
+
 def test_resume_recomputes_unreadable_cell(tmp_path):
     calls = []
 

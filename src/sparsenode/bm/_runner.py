@@ -1,8 +1,9 @@
 """Benchmark runner: a grid of data sets x methods x seeds, run locally or as Ray tasks, written as tidy CSV tables.
 
 Every grid cell (one data set, one method, one seed) is written to ``output_dir/cells/<dataset>__<method>__seed<seed>
-.csv`` as soon as it finishes; ``output_dir/results.csv`` holds the whole grid. With ``resume=True`` a cell whose
-file exists without an error is read back instead of being recomputed.
+.csv`` as soon as it finishes; ``output_dir/results.csv`` holds every cell of the folder: the grid just run, then
+the cells that earlier calls with other grids left there. With ``resume=True`` a cell whose file exists without an
+error is read back instead of being recomputed.
 """
 
 from __future__ import annotations
@@ -198,6 +199,24 @@ def _cell_file(output_dir: Path, dataset: str, method: str, seed: int) -> Path:
     return output_dir / CELLS_DIR / f"{_safe(dataset)}__{_safe(method)}__seed{int(seed)}.csv"
 
 
+def _with_other_cells(table: pd.DataFrame, output_dir: Path, cells: list) -> pd.DataFrame:
+    """``table`` followed by the cell files in ``output_dir`` that belong to no cell of this grid.
+
+    A folder filled by several calls (say, baselines first, then a new method) keeps one ``results.csv`` for all of
+    them; the cells of the current grid come first, in grid order.
+    """
+    mine = {_cell_file(output_dir, c.dataset.name, c.method, c.seed).name for c in cells}
+    others = []
+    for f in sorted((output_dir / CELLS_DIR).glob("*.csv")):
+        if f.name in mine:
+            continue
+        try:
+            others.append(_read_csv(f))
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            logger.warning("skipping unreadable cell file %s", f)
+    return pd.concat([table, *others], ignore_index=True) if others else table
+
+
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write atomically (temporary file, then rename): a killed run never leaves half a table."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -376,7 +395,9 @@ def benchmark(
     Tidy DataFrame with columns ``dataset``, ``group`` (data set family, e.g. ``dyn-BF``), ``method``, ``seed``,
     ``metric``, ``value``, ``runtime_s`` (wall time of the cell), ``peak_memory_mb`` (peak resident memory of the
     process running the cell) and ``error`` (``""``, or the message of a failed cell, whose single row has metric
-    ``"error"``), in grid order (method, data set, seed). The same table is written to ``output_dir/results.csv``.
+    ``"error"``), in grid order (method, data set, seed). The same table is written to ``output_dir/results.csv``,
+    followed by the rows of any other grid's cells already in ``output_dir/cells`` (earlier calls into the same
+    folder), so that ``results.csv`` and ``sparsenode report`` always cover the whole folder.
 
     Examples
     --------
@@ -458,7 +479,7 @@ def benchmark(
         bar.close()
         finished = [r for r in results if r is not None]
         table = pd.concat(finished, ignore_index=True) if finished else pd.DataFrame(columns=COLUMNS)
-        _write_csv(table, output_dir / RESULTS_FILE)
+        _write_csv(_with_other_cells(table, output_dir, cells), output_dir / RESULTS_FILE)
     n_failed = int(table.loc[table["error"] != "", ["dataset", "method", "seed"]].drop_duplicates().shape[0])
     logger.info("benchmark: %d cells (%d newly run, %d failed) in %s", len(cells), len(todo), n_failed, output_dir)
     return table
