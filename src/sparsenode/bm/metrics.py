@@ -599,6 +599,11 @@ def _square(adjacency) -> np.ndarray:
 def feature_sparsity(adjacency, threshold: float = 1e-3) -> float:
     """Fraction of zero entries of a d x d input-to-output matrix (``|entry| <= threshold``).
 
+    The threshold is absolute, so that a peer's or baseline's network can be scored as given.
+    ``SparseNODE.feature_sparsity`` and ``uns[key]["metrics"]["feature_sparsity"]`` of a fit use the same threshold
+    relative to the largest entry of the model's adjacency instead (scale-free across methods); pass
+    ``adjacency / abs(adjacency).max()`` here to compare with them.
+
     Parameters
     ----------
     adjacency
