@@ -18,6 +18,9 @@ setting is ``--hidden 100,100 --epochs 5000``, out of reach on a 2-core CPU).
     # only the lambda sweep of PathReg, or only the biology readout of one method:
     python benchmarks/hematopoiesis.py --methods none --sweep pathreg --sweep-lambdas 1e-3,1e-2,3e-2,0.1
     python benchmarks/hematopoiesis.py --methods pathreg --biology pathreg
+    # the base GRN as prior (hard source mask, or the soft edge penalty), keeping the fit for a later readout:
+    python benchmarks/hematopoiesis.py --methods pathreg --prior-mode penalty --lambda-prior 1e-2 --save fit.h5ad
+    python benchmarks/hematopoiesis.py --methods none --load fit.h5ad --biology pathreg --ko-starts 0.7
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import time
 from pathlib import Path
 
+import anndata
 import numpy as np
 import pandas as pd
 import torch
@@ -167,59 +171,115 @@ def biology(train, key: str, prior: pd.DataFrame, tfs: set[str], args, out: Path
         items = ", ".join(f"{r.regulator} ({r.prior_precision:.2f}/{r.prior_base_rate:.2f})" for r in sub.itertuples())
         print(f"- {lin}: {items}")
     genes = set(map(str, train.var_names))
+    field_diagnostics(train, key)
     ko_rows = []
+    model = sn.SparseNODE.from_adata(train, key=key, device="cpu")
+    t_min, t_max = model.trajectories.time_range
+    starts = {"first bin": None, **{f"t={f:g}": t_min + f * (t_max - t_min) for f in args.ko_starts}}
     for tf in args.knockouts:
         if tf not in genes:
             print(f"\n{tf} is not among the {len(genes)} modelled genes: no knockout possible")
             continue
         knockout_diagnostics(train, key, tf)
-        kkey = f"ko_{tf}"
-        sn.tl.simulate_knockout(train, tf, key=key, key_added=kkey)
-        r = train.uns[kkey]
-        delta = np.asarray(r["delta"])  # (lineages, time, genes), expression units
-        wt = np.asarray(r["wildtype"])
-        names = [str(g) for g in r["var_names"]]
-        ti = names.index(tf)
-        for li, lin in enumerate(np.asarray(r["lineages"]).astype(str)):
-            print(
-                f"- simulated wild-type {tf} in {lin} (expression units): start {wt[li, 0, ti]:.3g}, mean "
-                f"{wt[li, :, ti].mean():.3g}, end {wt[li, -1, ti]:.3g}; largest |change| of any gene "
-                f"{np.abs(np.delete(delta[li], ti, axis=-1)).max():.3g}"
-            )
-        for li, lin in enumerate(np.asarray(r["lineages"]).astype(str)):
-            mean_delta = delta[li].mean(axis=0)  # over the pseudotime grid
-            end_delta = delta[li, -1]
-            for gi, g in enumerate(names):
-                ko_rows.append(
-                    {
-                        "knockout": tf,
-                        "lineage": lin,
-                        "gene": g,
-                        "mean_delta": float(mean_delta[gi]),
-                        "end_delta": float(end_delta[gi]),
-                        "end_wildtype": float(wt[li, -1, gi]),
-                        "erythroid_programme": g in ERYTHROID_GENES,
-                    }
+        for label, start_time in starts.items():
+            kkey = f"ko_{tf}"
+            sn.tl.simulate_knockout(train, tf, key=key, key_added=kkey, start_time=start_time)
+            r = train.uns[kkey]
+            delta = np.asarray(r["delta"])  # (lineages, time, genes), expression units
+            wt = np.asarray(r["wildtype"])
+            names = [str(g) for g in r["var_names"]]
+            ti = names.index(tf)
+            for li, lin in enumerate(np.asarray(r["lineages"]).astype(str)):
+                print(
+                    f"- KO from {label}, {lin}: simulated wild-type {tf} (expression units) start "
+                    f"{wt[li, 0, ti]:.3g}, mean {wt[li, :, ti].mean():.3g}, end {wt[li, -1, ti]:.3g}; largest "
+                    f"|change| of any other gene {np.abs(np.delete(delta[li], ti, axis=-1)).max():.3g}"
                 )
+                mean_delta = delta[li].mean(axis=0)  # over the pseudotime grid
+                for gi, g in enumerate(names):
+                    ko_rows.append(
+                        {
+                            "knockout": tf,
+                            "start": label,
+                            "lineage": lin,
+                            "gene": g,
+                            "mean_delta": float(mean_delta[gi]),
+                            "end_delta": float(delta[li, -1, gi]),
+                            "end_wildtype": float(wt[li, -1, gi]),
+                            "erythroid_programme": g in ERYTHROID_GENES,
+                        }
+                    )
     if not ko_rows:
         return
     ko = pd.DataFrame(ko_rows)
     ko.to_csv(out / f"knockouts_{key}.csv", index=False)
-    for tf, sub in ko.groupby("knockout", sort=False):
-        print(f"\n### {tf} knockout ({key}): erythroid-programme genes, mean change over pseudotime (end change)\n")
-        e = sub[sub["erythroid_programme"] & (sub["gene"] != tf)]
+    for (tf, label), sub in ko.groupby(["knockout", "start"], sort=False):
+        sub = sub[sub["gene"] != tf].copy()
+        sub["rank"] = sub.groupby("lineage")["mean_delta"].rank(method="first").astype(int)  # 1 = most lowered
+        print(f"\n### {tf} knockout from {label} ({key}): erythroid-programme genes, mean change (rank)\n")
+        e = sub[sub["erythroid_programme"]]
         table = e.pivot(index="gene", columns="lineage", values="mean_delta")
-        end = e.pivot(index="gene", columns="lineage", values="end_delta")
+        rank = e.pivot(index="gene", columns="lineage", values="rank")
+        table = table.sort_values("erythroid") if "erythroid" in table.columns else table
         print("| gene | " + " | ".join(table.columns) + " |")
-        print("|---|" + "---|" * len(table.columns))
+        print("|---|" + "--:|" * len(table.columns))
         for g in table.index:
-            cells = [f"{table.loc[g, c]:+.3g} ({end.loc[g, c]:+.3g})" for c in table.columns]
+            cells = [f"{table.loc[g, c]:+.2e} ({rank.loc[g, c]})" for c in table.columns]
             print(f"| {g} | " + " | ".join(cells) + " |")
-        for lin, s in sub[sub["gene"] != tf].groupby("lineage", sort=False):
-            top = s.reindex(s["mean_delta"].abs().sort_values(ascending=False).index).head(8)
+        for lin, s_ in sub.groupby("lineage", sort=False):
+            top = s_.sort_values("mean_delta").head(8)
+            n_down = int((s_[s_["erythroid_programme"]]["mean_delta"] < 0).sum())
             print(
-                f"- strongest effects in {lin}: " + ", ".join(f"{r.gene} {r.mean_delta:+.3g}" for r in top.itertuples())
+                f"- {lin}: erythroid-programme genes lowered {n_down}/{int(s_['erythroid_programme'].sum())}; "
+                f"largest |change| {s_['mean_delta'].abs().max():.2e}; most lowered: "
+                + ", ".join(f"{r.gene} {r.mean_delta:+.2e}" for r in top.itertuples())
             )
+
+
+def field_diagnostics(train, key: str) -> None:
+    """How much the fitted network matters: lineage separation and ablations of the field (binned train MSE)."""
+    model = sn.SparseNODE.from_adata(train, key=key, device="cpu")
+    tr = model.trajectories
+    pred = model.predict()
+    first = tr.start_bins()
+    last = np.asarray([np.flatnonzero(tr.mask[li])[-1] for li in range(tr.n_lineages)])
+    print(f"\n### The fitted field ({key})")
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        d0 = np.linalg.norm(tr.values[a, first[a]] - tr.values[b, first[b]])
+        do = np.linalg.norm(tr.values[a, last[a]] - tr.values[b, last[b]])
+        dp = np.linalg.norm(pred[a, last[a]] - pred[b, last[b]])
+        print(
+            f"- {tr.lineages[a]} vs {tr.lineages[b]} (L2 over genes, scaled): start {d0:.2f}; end observed {do:.2f}, "
+            f"simulated {dp:.2f}"
+        )
+    f = model.field
+    x0 = torch.as_tensor(tr.values[np.arange(tr.n_lineages), first], dtype=torch.float32)[None]
+    s0 = int(first.min())
+    rel = torch.as_tensor(tr.times[s0:] - tr.times[s0], dtype=torch.float32)
+    obs, msk = tr.values[:, s0:].transpose(1, 0, 2), tr.mask[:, s0:].T
+    cfg = model.train_config
+
+    def mse(fn) -> float:
+        with torch.no_grad():
+            sim = sn.train.solve(fn, x0, rel, solver=cfg.solver, rtol=cfg.rtol, atol=cfg.atol, step_size=cfg.step_size)
+        return float(((sim[:, 0].numpy() - obs) ** 2)[msk].mean())
+
+    def frozen(t, y):  # the network's input held at each lineage's start state; decay acts on the state
+        return f._network(x0 * f.input_mask, f._cache) - f.decay_rates().unsqueeze(1) * y
+
+    def decay_only(t, y):
+        return -f.decay_rates().unsqueeze(1) * y
+
+    f.prepare(sample=False)
+    try:
+        full, fro, dec = mse(f), mse(frozen), mse(decay_only)
+    finally:
+        f.release()
+    const = float(((np.broadcast_to(x0[0].numpy(), obs.shape) - obs) ** 2)[msk].mean())
+    print(
+        f"- binned train MSE from each lineage's start: full field {full:.5f}; network input frozen at the start "
+        f"state {fro:.5f}; decay only {dec:.5f}; no dynamics (start state held) {const:.5f}"
+    )
 
 
 def main() -> None:
@@ -240,6 +300,10 @@ def main() -> None:
     p.add_argument("--sweep-lambdas", default="1e-3,1e-2,3e-2,1e-1")
     p.add_argument("--biology", default="", help="method whose fit gets the regulator/knockout readout")
     p.add_argument("--knockouts", default="GATA1,SPI1")
+    p.add_argument(
+        "--ko-starts", default="0.7", help="knockouts also from these fractions of the pseudotime axis (start_time)"
+    )
+    p.add_argument("--load", default="", help="an .h5ad written by --save: reuse its fits (e.g. --methods none)")
     p.add_argument("--n-top", type=int, default=10)
     p.add_argument("--top-edges", type=int, default=500, help="strongest edges checked against the base GRN")
     p.add_argument(
@@ -253,11 +317,12 @@ def main() -> None:
     args.hidden = tuple(int(h) for h in args.hidden.split(","))
     args.method_epochs = {k: int(v) for k, v in (kv.split("=") for kv in args.method_epochs.split(",") if kv)}
     args.knockouts = [g for g in args.knockouts.split(",") if g]
+    args.ko_starts = [float(v) for v in args.ko_starts.split(",") if v]
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    train = sn.datasets.hematopoiesis(args.data, batches=TRAIN_BATCH)
+    train = anndata.read_h5ad(args.load) if args.load else sn.datasets.hematopoiesis(args.data, batches=TRAIN_BATCH)
     test = sn.datasets.hematopoiesis(args.data, batches=TEST_BATCHES)
     prior = sn.datasets.base_grn(args.data)
     tfs = set(map(str, prior["source"].cat.categories))
