@@ -58,7 +58,9 @@ def _check_prior(var_names: list[str], prior_edges, lambda_prior) -> tuple[float
                 "a prior network needs 'source' and 'target' columns (e.g. sn.datasets.base_grn()); "
                 f"got columns {list(prior_edges.columns)}"
             )
-        pairs = zip(prior_edges["source"].astype(str), prior_edges["target"].astype(str), strict=True)
+        src, tgt = prior_edges["source"].astype(str), prior_edges["target"].astype(str)
+        keep = (src.isin(var_names) & tgt.isin(var_names)).to_numpy()
+        pairs = zip(src[keep], tgt[keep], strict=True)
     else:
         pairs = ((str(s), str(t)) for s, t in prior_edges)
     genes = set(var_names)
