@@ -97,7 +97,7 @@ def test_prior_penalty_unit():
     pen = all_off.penalty(field, method.lambdas).sum()
     pen.backward()
     assert all(la.grad is not None and la.grad.abs().sum() > 0 for la in field.log_alpha)
-    dep = prior_dependency(field)
+    dep = prior_dependency(field).detach()
     assert dep.shape == (1, 4, 4) and float(dep.min()) >= 0 and float(dep.max()) <= 1.0
     skip = MLPField(4, hidden=(8,), skip="inner")
     with torch.no_grad():
