@@ -12,7 +12,7 @@ import torch
 
 from .. import _keys as K
 from .._utils import resolve_device, seeded, to_numpy
-from ..module import ClampedField, get_method, jacobian, make_field
+from ..module import ClampedField, get_method, jacobian, make_field, with_prior_penalty
 from ..pp._trajectories import Trajectories
 from ..train import TrainConfig, feature_sparsity, solve, train
 
@@ -40,6 +40,39 @@ def _str_to_none(v):
     return None if isinstance(v, str) and v == "none" else v
 
 
+def _check_prior(var_names: list[str], prior_edges, lambda_prior) -> tuple[float, list[tuple[str, str]] | None]:
+    """Validate the soft prior: ``(lambda_prior, sorted modelled (source, target) pairs or None)``."""
+    try:
+        lam = float(lambda_prior)
+    except (TypeError, ValueError):
+        raise ValueError(f"lambda_prior must be a number, got {lambda_prior!r}") from None
+    if not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lambda_prior must be a finite non-negative number, got {lambda_prior}")
+    if prior_edges is None:
+        if lam > 0:
+            raise ValueError("lambda_prior > 0 penalises edges outside a prior, but no prior_edges were given")
+        return lam, None
+    if hasattr(prior_edges, "columns"):
+        if not {"source", "target"} <= set(prior_edges.columns):
+            raise ValueError(
+                "a prior network needs 'source' and 'target' columns (e.g. sn.datasets.base_grn()); "
+                f"got columns {list(prior_edges.columns)}"
+            )
+        src, tgt = prior_edges["source"].astype(str), prior_edges["target"].astype(str)
+        keep = (src.isin(var_names) & tgt.isin(var_names)).to_numpy()
+        pairs = zip(src[keep], tgt[keep], strict=True)
+    else:
+        pairs = ((str(s), str(t)) for s, t in prior_edges)
+    genes = set(var_names)
+    edges = sorted({(s, t) for s, t in pairs if s in genes and t in genes})
+    if not edges:
+        raise ValueError(
+            "no edge of the prior connects two modelled genes (unknown gene names?); check that the prior uses the "
+            "same gene naming as adata.var_names (symbols vs. ids), or model its genes with genes=..."
+        )
+    return lam, edges
+
+
 class SparseNODE:
     """A sparse neural ODE ``dx/dt = f(x)`` over a set of genes, fitted to binned pseudotime trajectories.
 
@@ -65,7 +98,15 @@ class SparseNODE:
     decay
         Learn a first-order decay term per gene beside the network.
     regulators
-        Optional gene names allowed to act as regulators (inputs); other genes' inputs are masked out.
+        Optional gene names allowed to act as regulators (inputs); other genes' inputs are masked out (hard mask on
+        the first layer: it can only act on sources, since one network computes every output).
+    prior_edges
+        Optional prior network for the soft penalty: a DataFrame with ``source`` and ``target`` columns, or
+        ``(source, target)`` pairs. Pairs outside the modelled genes are dropped.
+    lambda_prior
+        Strength of the soft prior penalty (``0``: none). Adds ``lambda_prior`` times the mean over all gene pairs of
+        the method's input-output dependency (:func:`sparsenode.module.prior_dependency`) on the pairs that
+        ``prior_edges`` does not list: edge-level, for every method. Needs ``prior_edges``.
     n_members
         Ensemble size, computed in one batched solve.
     seed
@@ -94,6 +135,8 @@ class SparseNODE:
         gates: str | None = None,
         decay: bool = True,
         regulators=None,
+        prior_edges=None,
+        lambda_prior: float = 0.0,
         n_members: int = 1,
         seed: int = 0,
         device: str = "auto",
@@ -133,6 +176,7 @@ class SparseNODE:
                 raise ValueError("none of the regulators is among the modelled genes; check the names")
             if missing:
                 logger.info("%d regulator(s) are not modelled and are ignored", len(missing))
+        self.lambda_prior, self.prior_edges = _check_prior(self.var_names, prior_edges, lambda_prior)
         with seeded(self.seed):
             self.field = make_field(
                 self.method,
@@ -205,7 +249,7 @@ class SparseNODE:
         with seeded(self.seed, self.device):
             self.history = train(
                 self.field,
-                self.method,
+                self.training_method(),
                 self.lambdas,
                 trajectories.values,
                 trajectories.mask,
@@ -220,6 +264,24 @@ class SparseNODE:
             )
         self.trajectories = trajectories
         return self
+
+    def off_prior(self) -> np.ndarray | None:
+        """``(genes, genes)`` 0/1 ``[source, target]``: 1 for pairs the prior does not list (None without a prior)."""
+        if self.prior_edges is None:
+            return None
+        pos = {g: i for i, g in enumerate(self.var_names)}
+        off = np.ones((self.n_genes, self.n_genes), dtype=np.float32)
+        src = [pos[s] for s, _ in self.prior_edges]
+        tgt = [pos[t] for _, t in self.prior_edges]
+        off[src, tgt] = 0.0
+        return off
+
+    def training_method(self):
+        """The method as trained: with the soft prior penalty added when ``lambda_prior > 0``."""
+        if self.prior_edges is None or self.lambda_prior == 0.0:
+            return self.method
+        off = torch.as_tensor(self.off_prior().T.copy(), device=self.device)  # torch convention (outputs, inputs)
+        return with_prior_penalty(self.method, off, self.lambda_prior)
 
     # -- readouts ----------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -434,6 +496,9 @@ class SparseNODE:
                 "n_members": self.n_members,
                 "seed": self.seed,
                 "regulators": self.regulators,
+                "lambda_prior": float(self.lambda_prior),
+                "prior_source": None if self.prior_edges is None else [e[0] for e in self.prior_edges],
+                "prior_target": None if self.prior_edges is None else [e[1] for e in self.prior_edges],
                 "train": self.train_config.to_dict(),
             }
         )
@@ -453,6 +518,10 @@ class SparseNODE:
         regs = _str_to_none(cfg.get("regulators", "none"))
         if regs is not None:
             regs = [str(r) for r in np.asarray(regs).tolist()]
+        edges = None
+        src, tgt = _str_to_none(cfg.get("prior_source", "none")), _str_to_none(cfg.get("prior_target", "none"))
+        if src is not None and tgt is not None:
+            edges = list(zip(map(str, np.asarray(src).tolist()), map(str, np.asarray(tgt).tolist()), strict=True))
         model = cls(
             var_names,
             method=str(cfg["method"]),
@@ -462,6 +531,8 @@ class SparseNODE:
             gates=_str_to_none(cfg.get("gates", "none")) if get_method(str(cfg["method"])).gates else None,
             decay=bool(cfg["decay"]),
             regulators=regs,
+            prior_edges=edges,
+            lambda_prior=float(cfg.get("lambda_prior", 0.0)),
             n_members=int(cfg["n_members"]),
             seed=int(cfg["seed"]),
             device=device,

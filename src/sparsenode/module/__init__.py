@@ -3,7 +3,16 @@
 from ._clamp import ClampedField
 from ._field import ACTIVATIONS, GroupedMLPField, MLPField, VectorField, build_field, jacobian
 from ._gates import deterministic_gates, prob_nonzero, sample_gates
-from ._methods import METHODS, Method, abs_product, gate_product, get_method, make_field
+from ._methods import (
+    METHODS,
+    Method,
+    abs_product,
+    gate_product,
+    get_method,
+    make_field,
+    prior_dependency,
+    with_prior_penalty,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -20,6 +29,8 @@ __all__ = [
     "get_method",
     "jacobian",
     "make_field",
+    "prior_dependency",
     "prob_nonzero",
     "sample_gates",
+    "with_prior_penalty",
 ]

@@ -7,6 +7,8 @@ them to sparsenode's ``[source, target]`` convention.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -240,6 +242,64 @@ METHODS: dict[str, Method] = {
         "LassoNet with the linear skip applied to the solver's output",
     ),
 }
+
+
+def prior_dependency(field: VectorField) -> torch.Tensor:
+    """Differentiable input-output dependency ``(members, outputs, inputs)`` that the soft prior penalises.
+
+    - MLP fields (``node``, ``cnode``, ``l0``, ``pathreg``, both LassoNets): the path product
+      ``|W_{L+1}| ··· |W_1|``; with gates, each weight is multiplied by its gate's probability of being non-zero
+      (so the penalty closes gates as well as shrinking weights); with a LassoNet skip, ``|S|`` (input ``k`` to
+      output ``i`` directly) is added.
+    - grouped fields (``grouplasso``): the group norms ``||[W_1^{(i)}]_{., k}||_2``.
+
+    Examples
+    --------
+    >>> from sparsenode.module import GroupedMLPField, MLPField, prior_dependency
+    >>> prior_dependency(MLPField(3, hidden=(8,), gates="weight")).shape  # (members, outputs, inputs)
+    torch.Size([1, 3, 3])
+    >>> prior_dependency(GroupedMLPField(3, hidden=(4,))).shape
+    torch.Size([1, 3, 3])
+    """
+    if isinstance(field, GroupedMLPField):
+        return field.group_norms()
+    if field.gates is not None:
+        return gate_product(field.gate_probabilities()) / _path_norm(field)
+    dep = abs_product(field)
+    if field.skip_mode is not None:
+        dep = dep + field.skip.abs().transpose(1, 2)  # skip is (members, inputs, outputs)
+    return dep
+
+
+def with_prior_penalty(method: Method, off_prior: torch.Tensor, lambda_prior: float) -> Method:
+    """The method with ``lambda_prior * sum_{(k -> i) not in prior} D[i, k] / genes**2`` added to its penalty.
+
+    ``D`` is :func:`prior_dependency`; ``off_prior`` is a ``(outputs, inputs)`` 0/1 tensor with 1 for every pair
+    the prior does not list (on the field's device). Methods without a penalty of their own (``node``, the proximal
+    methods) get this term alone; the trainer adds it to the loss like any method penalty, under both objectives
+    and for every ensemble member.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsenode.module import MLPField, get_method, with_prior_penalty
+    >>> off = 1.0 - torch.eye(3)  # the prior lists self-edges only
+    >>> method = with_prior_penalty(get_method("node"), off, 0.1)
+    >>> method.penalty(MLPField(3, hidden=(8,)), method.lambdas).shape  # one value per ensemble member
+    torch.Size([1])
+    """
+    lam = float(lambda_prior)
+    if not (math.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lambda_prior must be a finite non-negative number, got {lambda_prior}")
+    base = method.penalty
+    off = off_prior.float()
+    n = float(off.numel())
+
+    def penalty(f, lambdas):
+        pen = lam * (prior_dependency(f) * off).sum(dim=(1, 2)) / n
+        return pen if base is None else base(f, lambdas) + pen
+
+    return dataclasses.replace(method, penalty=penalty)
 
 
 def get_method(name: str) -> Method:

@@ -27,6 +27,51 @@ def _regulator_list(prior, regulators) -> list[str] | None:
     return sorted(_regulator_names(prior, regulators))
 
 
+#: Default strength of the soft prior penalty (``prior_mode="penalty"`` or ``"both"``).
+DEFAULT_LAMBDA_PRIOR = 0.1
+PRIOR_MODES = ("mask", "penalty", "both")
+
+
+def _prior_settings(prior, regulators, prior_mode: str, lambda_prior) -> tuple[bool, float]:
+    """Check the prior arguments: ``(use the hard source mask, lambda of the soft penalty)``."""
+    if prior_mode not in PRIOR_MODES:
+        raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, not {prior_mode!r}")
+    if prior_mode == "mask":
+        if lambda_prior is not None:
+            raise ValueError(
+                "lambda_prior sets the soft prior penalty, which prior_mode='mask' does not use; pass "
+                "prior_mode='penalty' (or 'both') with it, or drop lambda_prior"
+            )
+        return True, 0.0
+    if prior is None and regulators is None:
+        raise ValueError(
+            f"prior_mode={prior_mode!r} penalises edges outside a prior, but none was given: pass prior= (a "
+            "source/target DataFrame, e.g. sn.datasets.base_grn()) or regulators= (a gene list)"
+        )
+    if prior is not None and (not isinstance(prior, pd.DataFrame) or not {"source", "target"} <= set(prior.columns)):
+        raise ValueError("prior must be a DataFrame with 'source' and 'target' columns, e.g. sn.datasets.base_grn()")
+    lam = DEFAULT_LAMBDA_PRIOR if lambda_prior is None else lambda_prior
+    try:
+        lam = float(lam)
+    except (TypeError, ValueError):
+        raise ValueError(f"lambda_prior must be a number, got {lambda_prior!r}") from None
+    if not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lambda_prior must be a finite non-negative number, got {lambda_prior}")
+    return prior_mode == "both", lam
+
+
+def _prior_edges(prior, regulators, var_names) -> pd.DataFrame:
+    """The prior's edges plus, for a ``regulators`` list, every edge out of each regulator."""
+    parts = []
+    if prior is not None:
+        parts.append(pd.DataFrame({"source": prior["source"].astype(str), "target": prior["target"].astype(str)}))
+    if regulators is not None:
+        regs = [str(r) for r in ([regulators] if isinstance(regulators, str) else regulators)]
+        genes = [str(g) for g in var_names]
+        parts.append(pd.DataFrame({"source": np.repeat(regs, len(genes)), "target": np.tile(genes, len(regs))}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _history_arrays(history: dict) -> dict:
     out = {}
     for k, v in history.items():
@@ -51,6 +96,8 @@ def fit_node(
     decay: bool = True,
     regulators=None,
     prior: pd.DataFrame | None = None,
+    prior_mode: str = "mask",
+    lambda_prior: float | None = None,
     n_members: int = 1,
     bootstrap: bool = False,
     max_epochs: int | None = None,
@@ -108,7 +155,17 @@ def fit_node(
     decay
         Learn a per-gene linear decay beside the network.
     regulators, prior
-        Restrict which genes may act as regulators: a gene list, or a prior network whose ``source`` genes are used.
+        Prior knowledge of the network: a gene list of regulators, and/or a prior network (DataFrame with ``source``
+        and ``target`` columns, e.g. :func:`sparsenode.datasets.base_grn`). How it is used is ``prior_mode``.
+    prior_mode
+        ``"mask"`` (default): only the prior's ``source`` genes (and ``regulators``) may act as inputs, a hard mask on
+        the first layer; it acts on sources only, since one network computes every output. ``"penalty"``: no mask;
+        ``lambda_prior`` times the mean over gene pairs of the method's input-output dependency on the pairs the prior
+        does not list is added to the loss (edge-level, every method; see :func:`sparsenode.module.prior_dependency`:
+        the gated path product ``|W_{L+1}| ... |W_1|`` for MLP methods, plus ``|S|`` for LassoNet, the group norms
+        for grouplasso). A ``regulators`` list counts as every edge out of those genes. ``"both"``: mask and penalty.
+    lambda_prior
+        Strength of the soft penalty (default 0.1 with ``"penalty"``/``"both"``; not accepted with ``"mask"``).
     n_members
         Ensemble members fitted together in one batched solve (different initialisations).
     bootstrap
@@ -156,7 +213,9 @@ def fit_node(
     - ``trajectories``: the binned trajectories the model was fitted to;
     - ``metrics``: ``train_mse`` (single shooting from each lineage's first bin), ``val_mse`` (held-out bins, at
       the epoch whose weights were kept), ``feature_sparsity``,
-      ``weight_sparsity`` and, with regulators or a prior, ``spurious_feature_sparsity``.
+      ``weight_sparsity`` and, with regulators or a prior, ``spurious_feature_sparsity``; with
+      ``prior_mode="penalty"``/``"both"`` also ``off_prior_share`` (share of the adjacency's total weight on pairs
+      the prior does not list).
 
     Examples
     --------
@@ -193,6 +252,7 @@ def fit_node(
         patience=patience,
     )
     config.validate()
+    use_mask, lam_prior = _prior_settings(prior, regulators, prior_mode, lambda_prior)
     regs = _regulator_list(prior, regulators)
     traj = bin_trajectories(
         adata, time_key=time_key, lineage_key=lineage_key, genes=genes, layer=layer, n_bins=n_bins, scaling=scaling
@@ -205,7 +265,9 @@ def fit_node(
         lambdas=lambdas,
         gates=gates,
         decay=decay,
-        regulators=regs,
+        regulators=regs if use_mask else None,
+        prior_edges=None if prior_mode == "mask" else _prior_edges(prior, regulators, traj.var_names),
+        lambda_prior=lam_prior,
         n_members=n_members,
         seed=seed,
         device=device,
@@ -219,7 +281,7 @@ def fit_node(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
     )
-    result = model_to_uns(model)
+    result = model_to_uns(model, regulators=regs)
     result[K.PARAMS].update(
         _none_to_str(
             {
@@ -231,6 +293,7 @@ def fit_node(
                 "scaling": scaling,
                 "key_added": key_added,
                 "bootstrap": bool(bootstrap),
+                "prior_mode": prior_mode if regs is not None else "none",
             }
         )
     )
@@ -260,8 +323,11 @@ def bootstrap_weights(counts: np.ndarray, n_members: int, seed: int) -> np.ndarr
     return w.astype(np.float32)
 
 
-def model_to_uns(model: SparseNODE) -> dict:
-    """Everything ``tl.fit_*`` stores about a fitted model, as an h5ad-safe dict."""
+def model_to_uns(model: SparseNODE, regulators=None) -> dict:
+    """Everything ``tl.fit_*`` stores about a fitted model, as an h5ad-safe dict.
+
+    ``regulators`` (default: the model's masked regulators) are the genes whose rows do not count as spurious.
+    """
     adj = model.adjacency().astype(np.float32)
     val, best = model.history.get("val_mse", []), int(model.history.get("best_epoch", -1))
     metrics = {
@@ -270,10 +336,14 @@ def model_to_uns(model: SparseNODE) -> dict:
         "feature_sparsity": float(model.feature_sparsity()),
         "weight_sparsity": float(model.weight_sparsity()),
     }
-    if model.regulators is not None:
-        spurious = spurious_feature_sparsity(adj, model.var_names, model.regulators)
+    regulators = model.regulators if regulators is None else regulators
+    if regulators is not None:
+        spurious = spurious_feature_sparsity(adj, model.var_names, regulators)
         if np.isfinite(spurious):
             metrics["spurious_feature_sparsity"] = spurious
+    off = model.off_prior()
+    if off is not None:
+        metrics["off_prior_share"] = off_prior_share(adj, off)
     return {
         K.PARAMS: model.config(),
         K.VAR_NAMES: np.asarray(model.var_names, dtype=str),
@@ -283,6 +353,21 @@ def model_to_uns(model: SparseNODE) -> dict:
         K.TRAJECTORIES: model.trajectories.to_dict(),
         K.METRICS: metrics,
     }
+
+
+def off_prior_share(adjacency: np.ndarray, off_prior: np.ndarray) -> float:
+    """Share of the adjacency's total absolute weight on pairs outside the prior (``off_prior`` 1), in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsenode.tl._fit import off_prior_share
+    >>> off_prior_share(np.array([[0.0, 3.0], [1.0, 0.0]]), np.array([[1, 0], [1, 1]]))
+    0.25
+    """
+    a = np.abs(np.asarray(adjacency, dtype=np.float64))
+    total = a.sum()
+    return float((a * np.asarray(off_prior)).sum() / total) if total > 0 else float("nan")
 
 
 def fit_pathreg(
