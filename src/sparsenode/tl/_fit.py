@@ -20,6 +20,9 @@ from ._heldout import spurious_feature_sparsity
 
 logger = logging.getLogger(__name__)
 
+#: ``fit_node``'s default number of epochs per objective (a hybrid fit: 600 gradient-matching + 200 shooting epochs)
+DEFAULT_EPOCHS = {"gradient": 1000, "shooting": 500, "hybrid": 800}
+
 
 def _regulator_list(prior, regulators) -> list[str] | None:
     if prior is None and regulators is None:
@@ -57,7 +60,8 @@ def fit_node(
     lr: float = 1e-2,
     objective: str = "gradient",
     smoothing: float = 1.5,
-    segment_bins: int | None = 10,
+    warmstart_fraction: float = 0.75,
+    segment_bins: int | str | None = "auto",
     solver: str = "dopri5",
     rtol: float = 1e-3,
     atol: float = 1e-4,
@@ -179,11 +183,16 @@ def fit_node(
             "pass e.g. n_members=8"
         )
     if max_epochs is None:
-        max_epochs = 1000 if objective == "gradient" else 500
+        max_epochs = DEFAULT_EPOCHS.get(objective, 500)
+    if isinstance(segment_bins, str):
+        if segment_bins != "auto":
+            raise ValueError(f"segment_bins must be a number of bins, None or 'auto', got {segment_bins!r}")
+        segment_bins = None if objective == "hybrid" else 10
     config = TrainConfig(
         max_epochs=max_epochs,
         objective=objective,
         smoothing=smoothing,
+        warmstart_fraction=warmstart_fraction,
         lr=lr,
         segment_bins=segment_bins,
         solver=solver,
@@ -264,9 +273,10 @@ def model_to_uns(model: SparseNODE) -> dict:
     """Everything ``tl.fit_*`` stores about a fitted model, as an h5ad-safe dict."""
     adj = model.adjacency().astype(np.float32)
     val, best = model.history.get("val_mse", []), int(model.history.get("best_epoch", -1))
+    best_val = float(val[best]) if 0 <= best < len(val) else float("nan")
     metrics = {
         "train_mse": float(model.mse()),
-        "val_mse": float(val[best]) if 0 <= best < len(val) else float("nan"),  # of the restored (best) weights
+        "val_mse": float(model.history.get("best_val_mse", best_val)),  # of the restored (best) weights
         "feature_sparsity": float(model.feature_sparsity()),
         "weight_sparsity": float(model.weight_sparsity()),
     }

@@ -28,7 +28,10 @@ logger = logging.getLogger(__name__)
 
 
 def graphs_available(device: torch.device, solver: str, objective: str = "shooting") -> bool:
-    """Whether the CUDA-graph loop can run: a CUDA device, and a fixed-step grid solver or gradient matching."""
+    """Whether the CUDA-graph loop can run: a CUDA device, and a fixed-step grid solver or gradient matching.
+
+    A hybrid fit (gradient matching, then shooting) needs the grid solver for its shooting phase.
+    """
     return device.type == "cuda" and (objective == "gradient" or solver in grid_methods())
 
 
