@@ -30,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_perturb_krumsiek import KRUMSIEK_TARGETS, _end_effects  # the tests' own check, reused
 
 
-def run(objective: str, seed: int, fast: bool) -> dict:
+def run(objective: str, seed: int, fast: bool, segment_bins: int | None = None) -> dict:
     adata = sn.datasets.krumsiek11()
     kw = {"max_epochs": 200, "n_bins": 20} if fast else {}
+    if segment_bins is not None:  # 0: whole trajectories
+        kw["segment_bins"] = segment_bins or None
     t0 = time.perf_counter()
     sn.tl.fit_pathreg(
         adata, time_key="time", lineage_key="lineage", objective=objective, seed=seed, device="cpu",
@@ -66,13 +68,14 @@ def main() -> None:
     parser.add_argument("--objectives", nargs="+", default=["gradient", "shooting", "hybrid"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--fast", action="store_true", help="the fast test's setting: 200 epochs, 20 bins")
+    parser.add_argument("--segment-bins", type=int, default=None, help="shooting segments (0: whole); default: auto")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     rows = []
     for seed in args.seeds:
         for objective in args.objectives:
-            rows.append(run(objective, seed, args.fast))
+            rows.append(run(objective, seed, args.fast, args.segment_bins))
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     print(df.to_string(index=False))

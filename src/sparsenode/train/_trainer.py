@@ -76,8 +76,7 @@ class TrainConfig:
         cosine schedule from ``lr``; its best weights by gradient-matching validation error start the refinement,
         which runs the remaining epochs by shooting with a fresh Adam state and a restarted cosine schedule from
         ``lr * refine_lr_factor``. Model selection and ``patience`` then use the shooting validation error only:
-        the kept weights are those of the best refinement epoch (the warm start's only when no refinement epoch
-        gave a finite loss).
+        the kept weights are the best of the warm start and every refinement epoch.
     refine_lr_factor
         ``objective="hybrid"`` only: learning rate of the shooting refinement relative to ``lr``.
 
@@ -324,8 +323,8 @@ def train(
     ``seconds``. A hybrid fit (``config.objective="hybrid"``) records the objective of the epoch in its lists
     (gradient matching before ``switch_epoch``, shooting from it on) and adds ``switch_epoch`` and
     ``warmstart_val_mse`` (the shooting validation MSE of the warm start's best weights); the kept weights are
-    those of the best refinement epoch by shooting validation error (``best_epoch`` is before ``switch_epoch``
-    only when the refinement gave no finite loss and the warm start was kept).
+    the best of the warm start and every refinement epoch by shooting validation error (``best_epoch`` is before
+    ``switch_epoch`` when the warm start was kept).
 
     Examples
     --------
@@ -565,12 +564,12 @@ def _switch_to_shooting(field, method, lambdas, opt, best, hist, data, config) -
     """End the warm start of a hybrid fit: its best weights, a fresh Adam state, selection by shooting from now on."""
     field.load_state_dict(best["state"])
     opt.state.clear()
-    val_mse, _ = _shooting_score(field, method, lambdas, data, config)
+    val_mse, score = _shooting_score(field, method, lambdas, data, config)
     hist["switch_epoch"] = config.warmstart_epochs
     hist["warmstart_val_mse"] = val_mse
     logger.info("hybrid fit: warm start (epoch %d) has shooting validation MSE %.4g", best["epoch"], val_mse)
-    # any refinement epoch with a finite score replaces the warm start, which stays only as the fallback
-    return {"score": math.inf, "epoch": best["epoch"], "state": best["state"]}
+    # the warm start competes with every refinement epoch on the shooting score; its epoch number marks it as kept
+    return {"score": score if math.isfinite(score) else math.inf, "epoch": best["epoch"], "state": best["state"]}
 
 
 def _train_hybrid_graphed(field, method, lambdas, warm, main, config, *, progress_bar, description) -> dict:
@@ -583,7 +582,7 @@ def _train_hybrid_graphed(field, method, lambdas, warm, main, config, *, progres
     if h1["stopped"] != "max_epochs":  # NaN or interrupted during the warm start: keep its best weights
         h1["best_val_mse"] = _val_at(h1, h1["best_epoch"])
         return h1
-    val_mse, _ = _shooting_score(field, method, lambdas, main, config)
+    val_mse, score = _shooting_score(field, method, lambdas, main, config)
     cfg_refine = dataclasses.replace(
         config, objective="shooting", max_epochs=n_total - n_warm, lr=config.lr * config.refine_lr_factor
     )
@@ -596,6 +595,7 @@ def _train_hybrid_graphed(field, method, lambdas, warm, main, config, *, progres
         _segment_mse,
         progress_bar=progress_bar,
         description=description,
+        initial_score=score if math.isfinite(score) else math.inf,
     )
     hist = {k: list(h1[k]) + list(h2[k]) for k in ("loss", "mse", "penalty", "val_mse", "sparsity", "lr")}
     hist["switch_epoch"] = n_warm
