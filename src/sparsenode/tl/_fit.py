@@ -127,8 +127,8 @@ def fit_node(
         for ``warmstart_fraction`` of the epochs, then shooting refinement of the same weights; model selection by
         the shooting validation error). Gradient matching was chosen on the BEELINE data sets: with the default
         readout it ranked edges as well or better than shooting, at a fraction of the cost (see the changelog).
-        Hybrid fits simulate whole trajectories far better than gradient matching at about twice its cost, with
-        edge ranking within noise (measurements in ``benchmarks/README.md``).
+        Hybrid fits simulate the trajectories much better than gradient matching at about twice its cost, but
+        rank edges less well (measurements in ``benchmarks/README.md``).
     smoothing
         Width in bins of the smoother whose slopes gradient matching fits.
     warmstart_fraction
