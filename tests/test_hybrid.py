@@ -164,3 +164,12 @@ def test_graphed_hybrid_loop_matches_the_eager_one_on_cpu(traj, monkeypatch):
     assert h_g["warmstart_val_mse"] == pytest.approx(h_e["warmstart_val_mse"], rel=1e-4)
     for (k, a), b in zip(f_g.state_dict().items(), f_e.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_resuming_a_hybrid_checkpoint_with_another_split_is_refused(traj, tmp_path):
+    cfg = {"max_epochs": 6, "objective": "hybrid", "warmstart_fraction": 0.5, "checkpoint_every": 2, "patience": None}
+    model = sn.SparseNODE(traj.var_names, method="pathreg", hidden=(8, 8), device="cpu", seed=0)
+    model.fit(traj, TrainConfig(**cfg), progress_bar=False, checkpoint_dir=tmp_path)
+    other = TrainConfig(**(cfg | {"warmstart_fraction": 0.6}))
+    with pytest.raises(ValueError, match="train_settings"):
+        model.fit(traj, other, progress_bar=False, checkpoint_dir=tmp_path, resume=True)
