@@ -56,7 +56,8 @@ def fit(adata, method: str, args) -> dict:
         patience=None,
         seed=args.seed,
         solver=args.solver,
-        objective="shooting",  # forecasting integrates whole trials; gradient matching forecasts far worse here
+        objective=args.objective,  # shooting by default: gradient matching alone forecasts far worse here
+        warmstart_fraction=args.warmstart_fraction,
         device="cpu",
         progress_bar=False,
     )
@@ -102,6 +103,10 @@ def main() -> None:
         "--split", default="test", choices=["val", "test"], help="trials to score: 'val' for tuning, 'test' to report"
     )
     parser.add_argument("--solver", default="dopri5", help="ODE solver of the fits")
+    parser.add_argument("--objective", default="shooting", choices=["shooting", "gradient", "hybrid"])
+    parser.add_argument(
+        "--warmstart-fraction", type=float, default=0.75, help="hybrid: share of --epochs spent on gradient matching"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -37,19 +37,27 @@ def _interrupt_after(monkeypatch, last_epoch):
     monkeypatch.setattr(_checkpoint.Checkpointer, "save", save_then_stop)
 
 
-def test_resume_gives_the_same_fit_as_an_uninterrupted_run(traj, tmp_path, monkeypatch):
-    cfg = sn.train.TrainConfig(**CONFIG)
+HYBRID = {"objective": "hybrid", "warmstart_fraction": 0.5}  # gradient matching for 10 epochs, then shooting
+
+
+@pytest.mark.parametrize(
+    ("extra", "last_epoch"),
+    [({}, 9), (HYBRID, 9), (HYBRID, 14)],
+    ids=["shooting", "hybrid-resume-at-switch", "hybrid-resume-after-switch"],
+)
+def test_resume_gives_the_same_fit_as_an_uninterrupted_run(traj, tmp_path, monkeypatch, extra, last_epoch):
+    cfg = sn.train.TrainConfig(**(CONFIG | extra))
     straight = _model(traj).fit(traj, cfg, progress_bar=False)
 
     with monkeypatch.context() as m:
-        _interrupt_after(m, 9)
+        _interrupt_after(m, last_epoch)
         with pytest.warns(RuntimeWarning, match="interrupted"):
             first = _model(traj).fit(traj, cfg, progress_bar=False, checkpoint_dir=tmp_path)
-    assert first.history["stopped"] == "interrupted" and len(first.history["loss"]) == 10
+    assert first.history["stopped"] == "interrupted" and len(first.history["loss"]) == last_epoch + 1
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["checkpoint.pt"]  # nothing temporary left behind
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # plain tensors and numbers only
-    assert ck["epoch"] == 9
+    assert ck["epoch"] == last_epoch
 
     # the global RNG is consumed in between: resuming must not depend on it
     torch.rand(100)
@@ -60,6 +68,10 @@ def test_resume_gives_the_same_fit_as_an_uninterrupted_run(traj, tmp_path, monke
         np.testing.assert_allclose(straight.history[k], resumed.history[k], rtol=0, atol=1e-6, err_msg=k)
     assert resumed.history["best_epoch"] == straight.history["best_epoch"]
     assert resumed.history["stopped"] == "max_epochs" and len(resumed.history["loss"]) == 20
+    for k in ("switch_epoch", "warmstart_val_mse", "best_val_mse"):  # hybrid bookkeeping survives the checkpoint
+        assert (k in resumed.history) == (k in straight.history), k
+        if k in straight.history:
+            assert resumed.history[k] == pytest.approx(straight.history[k], rel=0, abs=1e-7), k
     np.testing.assert_allclose(straight.predict(), resumed.predict(), atol=1e-6)
 
 

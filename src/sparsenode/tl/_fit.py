@@ -20,6 +20,9 @@ from ._heldout import spurious_feature_sparsity
 
 logger = logging.getLogger(__name__)
 
+#: ``fit_node``'s default number of epochs per objective (a hybrid fit: 600 gradient-matching + 200 shooting epochs)
+DEFAULT_EPOCHS = {"gradient": 1000, "shooting": 500, "hybrid": 800}
+
 
 def _regulator_list(prior, regulators) -> list[str] | None:
     if prior is None and regulators is None:
@@ -104,6 +107,7 @@ def fit_node(
     lr: float = 1e-2,
     objective: str = "gradient",
     smoothing: float = 1.5,
+    warmstart_fraction: float = 0.75,
     segment_bins: int | None = 10,
     solver: str = "dopri5",
     rtol: float = 1e-3,
@@ -173,14 +177,20 @@ def fit_node(
         how often its cells were drawn), still in one batched fit. :func:`infer_grn` then reports each edge's
         stability-selection ``frequency`` and ``sign_agreement``.
     max_epochs
-        Optimiser steps (default: 1000 for gradient matching, 500 for shooting).
+        Optimiser steps (default: 1000 for gradient matching, 500 for shooting, 800 for hybrid).
     objective
-        ``"gradient"`` (default: match the field to the slopes of the smoothed trajectories; no ODE solves) or
-        ``"shooting"`` (multiple shooting over ``segment_bins``-bin segments). Gradient matching was chosen on the
-        BEELINE data sets: with the default readout it ranked edges as well or better than shooting, at a fraction
-        of the cost (see the changelog).
+        ``"gradient"`` (default: match the field to the slopes of the smoothed trajectories; no ODE solves),
+        ``"shooting"`` (multiple shooting over ``segment_bins``-bin segments) or ``"hybrid"`` (gradient matching
+        for ``warmstart_fraction`` of the epochs, then shooting refinement of the same weights; model selection by
+        the shooting validation error). Gradient matching was chosen on the BEELINE data sets: with the default
+        readout it ranked edges as well or better than shooting, at a fraction of the cost (see the changelog).
+        Hybrid fits simulate the trajectories much better than gradient matching at about twice its cost, but
+        rank edges less well (measurements in ``benchmarks/README.md``).
     smoothing
         Width in bins of the smoother whose slopes gradient matching fits.
+    warmstart_fraction
+        ``objective="hybrid"``: share of ``max_epochs`` spent on gradient matching (see
+        :class:`sparsenode.train.TrainConfig`).
     lr, segment_bins, solver, rtol, atol, val_fraction, patience
         Optimisation settings (see :class:`sparsenode.train.TrainConfig`).
     device
@@ -225,6 +235,13 @@ def fit_node(
     ...                progress_bar=False)
     >>> sorted(adata.uns["cnode"])[:3]
     ['adjacency', 'history', 'metrics']
+
+    A hybrid fit: 6 epochs of gradient matching, then 2 of multiple shooting.
+
+    >>> sn.tl.fit_node(adata, time_key="time", lineage_key="lineage", objective="hybrid", max_epochs=8,
+    ...                progress_bar=False)
+    >>> int(adata.uns["pathreg"]["history"]["switch_epoch"])
+    6
     """
     if not isinstance(adata, AnnData):
         raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
@@ -238,11 +255,12 @@ def fit_node(
             "pass e.g. n_members=8"
         )
     if max_epochs is None:
-        max_epochs = 1000 if objective == "gradient" else 500
+        max_epochs = DEFAULT_EPOCHS.get(objective, 500)
     config = TrainConfig(
         max_epochs=max_epochs,
         objective=objective,
         smoothing=smoothing,
+        warmstart_fraction=warmstart_fraction,
         lr=lr,
         segment_bins=segment_bins,
         solver=solver,
@@ -330,9 +348,10 @@ def model_to_uns(model: SparseNODE, regulators=None) -> dict:
     """
     adj = model.adjacency().astype(np.float32)
     val, best = model.history.get("val_mse", []), int(model.history.get("best_epoch", -1))
+    best_val = float(val[best]) if 0 <= best < len(val) else float("nan")
     metrics = {
         "train_mse": float(model.mse()),
-        "val_mse": float(val[best]) if 0 <= best < len(val) else float("nan"),  # of the restored (best) weights
+        "val_mse": float(model.history.get("best_val_mse", best_val)),  # of the restored (best) weights
         "feature_sparsity": float(model.feature_sparsity()),
         "weight_sparsity": float(model.weight_sparsity()),
     }

@@ -124,7 +124,7 @@ def regularization_path(
         hist = model.history
         best = int(hist["best_epoch"])
         rows["train_mse"].append(float(hist["mse"][best]))
-        rows["val_mse"].append(float(hist["val_mse"][best]))
+        rows["val_mse"].append(float(hist.get("best_val_mse", hist["val_mse"][best])))  # of the kept weights
         rows["feature_sparsity"].append(model.feature_sparsity())
         rows["weight_sparsity"].append(model.weight_sparsity())
         logger.info(

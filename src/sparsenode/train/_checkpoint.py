@@ -87,6 +87,8 @@ class Checkpointer:
     def from_config(cls, config, field, optimizer, scheduler, meta: dict | None = None) -> Checkpointer:
         """Checkpointer for a :class:`~sparsenode.train.TrainConfig`, whose other settings join ``meta``."""
         settings = {k: v for k, v in config.to_dict().items() if not k.startswith("checkpoint_")}
+        if settings.get("objective") != "hybrid":  # hybrid-only settings: checkpoints of other fits stay resumable
+            settings = {k: v for k, v in settings.items() if k not in ("warmstart_fraction", "refine_lr_factor")}
         meta = {**(meta or {}), "train_settings": repr(sorted(settings.items()))}
         return cls(config.checkpoint_dir, config.checkpoint_every, field, optimizer, scheduler, config.max_epochs, meta)
 

@@ -28,7 +28,10 @@ logger = logging.getLogger(__name__)
 
 
 def graphs_available(device: torch.device, solver: str, objective: str = "shooting") -> bool:
-    """Whether the CUDA-graph loop can run: a CUDA device, and a fixed-step grid solver or gradient matching."""
+    """Whether the CUDA-graph loop can run: a CUDA device, and a fixed-step grid solver or gradient matching.
+
+    A hybrid fit (gradient matching, then shooting) needs the grid solver for its shooting phase.
+    """
     return device.type == "cuda" and (objective == "gradient" or solver in grid_methods())
 
 
@@ -63,6 +66,7 @@ def train_graphed(
     description: str = "fitting",
     sync_every: int = 25,
     capture: bool = True,
+    initial_score: float = math.inf,
 ) -> dict:
     """Fit ``field`` with the epoch captured in a CUDA graph; same inputs and history as the eager loop.
 
@@ -70,6 +74,8 @@ def train_graphed(
     unchanged (its time grid is moved to the host so that the solve needs no synchronisation). With
     ``capture=False`` the same epoch body runs eagerly (any device): the bookkeeping that lives on the device
     (schedule, best weights, history) can then be checked against the eager loop on a CPU.
+    ``initial_score`` makes the starting weights a candidate of model selection with that score (a hybrid fit's warm
+    start; ``best_epoch`` stays -1 while they are kept).
     """
     device = next(field.parameters()).device
     seg_train = _cpu_time_grid(seg_train)
@@ -100,7 +106,7 @@ def train_graphed(
     hist_t["lr"] = torch.zeros(n_slots, device=device)
     state = field.state_dict(keep_vars=True)
     best = {k: v.detach().clone() for k, v in state.items()}
-    best_score = torch.full((), math.inf, device=device)
+    best_score = torch.full((), float(initial_score), device=device)
     best_epoch = torch.full((), -1.0, device=device)
     n_members = field.n_members
 
@@ -155,7 +161,7 @@ def train_graphed(
             for k, v in state.items():
                 best[k].copy_(v)
             epoch_t.zero_()
-            best_score.fill_(math.inf)
+            best_score.fill_(float(initial_score))
             best_epoch.fill_(-1.0)
             for v in hist_t.values():
                 v.fill_(float("nan"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -22,7 +23,7 @@ from ._solvers import get_solver
 logger = logging.getLogger(__name__)
 
 
-OBJECTIVES = ("shooting", "gradient")
+OBJECTIVES = ("shooting", "gradient", "hybrid")
 
 
 @dataclass
@@ -62,11 +63,22 @@ class TrainConfig:
         ``train(..., resume=True)`` continues from it.
 
     objective
-        ``"shooting"`` (multiple shooting over ``segment_bins``; ODE solves) or ``"gradient"`` (gradient matching:
-        the field at each observed bin against the slope of the smoothed trajectory; no solves, ~100x cheaper).
+        ``"shooting"`` (multiple shooting over ``segment_bins``; ODE solves), ``"gradient"`` (gradient matching:
+        the field at each observed bin against the slope of the smoothed trajectory; no solves, much cheaper per
+        epoch) or ``"hybrid"`` (gradient matching as a warm start, then shooting refinement of the same weights;
+        see ``warmstart_fraction``).
     smoothing
         Gradient matching: width in bins of the Gaussian local-linear smoother that gives the slopes (``0``:
         finite differences).
+    warmstart_fraction
+        ``objective="hybrid"`` only: the first ``round(warmstart_fraction * max_epochs)`` epochs match gradients
+        (at least one epoch each phase). The warm start runs its whole budget (no early stopping) with its own
+        cosine schedule from ``lr``; its best weights by gradient-matching validation error start the refinement,
+        which runs the remaining epochs by shooting with a fresh Adam state and a restarted cosine schedule from
+        ``lr * refine_lr_factor``. Model selection and ``patience`` then use the shooting validation error only:
+        the kept weights are the best of the warm start and every refinement epoch.
+    refine_lr_factor
+        ``objective="hybrid"`` only: learning rate of the shooting refinement relative to ``lr``.
 
     Examples
     --------
@@ -75,6 +87,13 @@ class TrainConfig:
     >>> config.validate()
     >>> config.to_dict()["patience"]  # None is stored as -1
     -1
+
+    A hybrid fit: 40 gradient-matching epochs, then 10 shooting epochs.
+
+    >>> hybrid = TrainConfig(max_epochs=50, objective="hybrid", warmstart_fraction=0.8)
+    >>> hybrid.validate()
+    >>> hybrid.warmstart_epochs
+    40
     """
 
     max_epochs: int = 500
@@ -95,6 +114,15 @@ class TrainConfig:
     checkpoint_every: int = 100
     objective: str = "shooting"
     smoothing: float = 1.5
+    warmstart_fraction: float = 0.75
+    refine_lr_factor: float = 1.0
+
+    @property
+    def warmstart_epochs(self) -> int:
+        """Gradient-matching epochs of a hybrid fit (``0`` for the other objectives)."""
+        if self.objective != "hybrid":
+            return 0
+        return min(max(round(float(self.warmstart_fraction) * int(self.max_epochs)), 1), int(self.max_epochs) - 1)
 
     def validate(self) -> None:
         """Raise ``ValueError`` on settings that cannot work."""
@@ -110,6 +138,18 @@ class TrainConfig:
             raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
         if not (math.isfinite(self.smoothing) and self.smoothing >= 0):
             raise ValueError(f"smoothing must be a finite number >= 0 (bins), got {self.smoothing}")
+        if not (math.isfinite(self.warmstart_fraction) and 0.0 < self.warmstart_fraction < 1.0):
+            raise ValueError(
+                f"warmstart_fraction must be in (0, 1) (the share of max_epochs spent on gradient matching before "
+                f"the shooting refinement), got {self.warmstart_fraction}"
+            )
+        if not (math.isfinite(self.refine_lr_factor) and self.refine_lr_factor > 0):
+            raise ValueError(f"refine_lr_factor must be a positive number, got {self.refine_lr_factor}")
+        if self.objective == "hybrid" and int(self.max_epochs) < 2:
+            raise ValueError(
+                f"objective='hybrid' needs max_epochs >= 2 (one gradient-matching and one shooting epoch at least), "
+                f"got {self.max_epochs}; raise max_epochs or use objective='gradient'"
+            )
         get_solver(self.solver)
 
     def to_dict(self) -> dict:
@@ -279,7 +319,12 @@ def train(
     Returns
     -------
     History: per-epoch lists ``loss``, ``mse``, ``penalty``, ``val_mse``, ``sparsity``, ``lr`` plus ``best_epoch``,
-    ``stopped`` (why training ended), ``n_evals`` and ``seconds``.
+    ``best_val_mse`` (validation MSE of the kept weights), ``stopped`` (why training ended), ``n_evals`` and
+    ``seconds``. A hybrid fit (``config.objective="hybrid"``) records the objective of the epoch in its lists
+    (gradient matching before ``switch_epoch``, shooting from it on) and adds ``switch_epoch`` and
+    ``warmstart_val_mse`` (the shooting validation MSE of the warm start's best weights); the kept weights are
+    the best of the warm start and every refinement epoch by shooting validation error (``best_epoch`` is before
+    ``switch_epoch`` when the warm start was kept).
 
     Examples
     --------
@@ -298,47 +343,34 @@ def train(
     >>> history = train(field, method, method.lambdas, traj.values, traj.mask, traj.times, config, progress_bar=False)
     >>> len(history["loss"]), history["stopped"]
     (3, 'max_epochs')
+
+    A hybrid fit: three gradient-matching epochs, then two of shooting; validation by shooting from the switch on.
+
+    >>> config = TrainConfig(max_epochs=5, patience=None, objective="hybrid", warmstart_fraction=0.6)
+    >>> history = train(field, method, method.lambdas, traj.values, traj.mask, traj.times, config, progress_bar=False)
+    >>> history["switch_epoch"], len(history["val_mse"])
+    (3, 5)
     """
     config.validate()
     device = next(field.parameters()).device
     train_mask, val_mask = split_bins(mask, config.val_fraction, seed)
-    first_only = config.segment_bins is None
-    if config.objective == "gradient":
-        if (train_mask.sum(axis=1) < 2).all():
-            raise ValueError("no training segments: each lineage needs at least two filled time bins")
-        seg_train = make_derivative_targets(values, train_mask, train_mask, times, config.smoothing, device)
-        seg_val = None
-        if val_mask.any():
-            seg_val = make_derivative_targets(values, train_mask, val_mask, times, config.smoothing, device)
-    else:
-        seg_train = make_segments(values, train_mask, train_mask, times, config.segment_bins, device, first_only)
-        seg_val = None
-        if val_mask.any():
-            seg_val = make_segments(values, train_mask, val_mask, times, config.segment_bins, device, first_only)
-        if seg_train.y0.shape[0] == 0:
-            raise ValueError("no training segments: each lineage needs at least two filled time bins")
-    mw_train = mw_val = None
-    if member_weights is not None:
-        mwt = torch.as_tensor(member_weights, dtype=torch.float32, device=device)
-        mw_train = mwt[:, seg_train.lineage, seg_train.start]
-        if seg_val is not None:
-            mw_val = mwt[:, seg_val.lineage, seg_val.start]
+    hybrid = config.objective == "hybrid"
+    n_warm = config.warmstart_epochs
+    build = lambda obj: _objective_data(obj, values, train_mask, val_mask, times, config, device, member_weights)
+    main = build("shooting" if hybrid else config.objective)  # the objective that selects the kept weights
+    warm = build("gradient") if hybrid else None
 
     graphed = config.cuda_graphs and config.checkpoint_dir is None and not resume
     if graphed and graphs_available(device, config.solver, config.objective):
-        return train_graphed(
-            field,
-            method,
-            lambdas,
-            seg_train,
-            seg_val,
-            mw_train,
-            mw_val,
-            config,
-            _segment_mse,
-            progress_bar=progress_bar,
-            description=description,
+        if hybrid:
+            return _train_hybrid_graphed(
+                field, method, lambdas, warm, main, config, progress_bar=progress_bar, description=description
+            )
+        hist = train_graphed(
+            field, method, lambdas, *main, config, _segment_mse, progress_bar=progress_bar, description=description
         )
+        hist["best_val_mse"] = _val_at(hist, hist["best_epoch"])
+        return hist
     params = [p for p in field.parameters() if p.requires_grad]
     gate_ids = {id(p) for n, p in field.named_parameters() if n.startswith("log_alpha")}
     groups = [{"params": [p for p in params if id(p) not in gate_ids]}]
@@ -352,7 +384,12 @@ def train(
         )
     opt = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
     n_epochs = int(config.max_epochs)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs, eta_min=config.lr * config.lr_final_factor)
+    if hybrid:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _hybrid_lr_factor(config))
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=n_epochs, eta_min=config.lr * config.lr_final_factor
+        )
     hist = {k: [] for k in ("loss", "mse", "penalty", "val_mse", "sparsity", "lr")}
     best = {"score": math.inf, "epoch": -1, "state": copy.deepcopy(field.state_dict())}
     stopped = "max_epochs"
@@ -363,6 +400,9 @@ def train(
     bar = trange(start_epoch, n_epochs, desc=description, disable=not progress_bar, leave=False)
     try:
         for epoch in bar:
+            if hybrid and epoch == n_warm:
+                best = _switch_to_shooting(field, method, lambdas, opt, best, hist, main, config)
+            seg_train, seg_val, mw_train, mw_val = warm if epoch < n_warm else main
             field.train()
             opt.zero_grad(set_to_none=True)
             field.prepare(sample=True)
@@ -420,7 +460,12 @@ def train(
                 bar.set_postfix(
                     mse=f"{hist['mse'][-1]:.4f}", val=f"{hist['val_mse'][-1]:.4f}", sparsity=f"{sparsity:.2f}"
                 )
-            if config.patience is not None and epoch - best["epoch"] >= config.patience:
+            # patience counts shooting epochs only in a hybrid fit (the warm start always runs its whole budget)
+            if (
+                config.patience is not None
+                and epoch >= n_warm
+                and epoch - max(best["epoch"], n_warm - 1) >= (config.patience)
+            ):
                 stopped = "early_stopping"
                 break
             ckpt.step(epoch, best, hist)
@@ -438,6 +483,9 @@ def train(
     field.load_state_dict(best["state"])
     field.eval()
     hist["best_epoch"] = int(best["epoch"])
+    if "switch_epoch" in hist:  # a hybrid fit that reached its shooting phase (a float after a checkpoint round trip)
+        hist["switch_epoch"] = int(hist["switch_epoch"])
+    hist["best_val_mse"] = _val_at(hist, hist["best_epoch"])
     hist["stopped"] = stopped
     hist["n_evals"] = int(field.n_evals)
     hist["seconds"] = float(time.perf_counter() - t0)
@@ -449,4 +497,115 @@ def train(
         best["epoch"],
         stopped,
     )
+    return hist
+
+
+def _objective_data(objective, values, train_mask, val_mask, times, config, device, member_weights):
+    """Training and validation data of one objective, with the bootstrap weights of their rows."""
+    if (train_mask.sum(axis=1) < 2).all():
+        raise ValueError("no training segments: each lineage needs at least two filled time bins")
+    if objective == "gradient":
+        make = lambda target: make_derivative_targets(values, train_mask, target, times, config.smoothing, device)
+    else:
+        first_only = config.segment_bins is None
+        make = lambda target: make_segments(values, train_mask, target, times, config.segment_bins, device, first_only)
+    seg_train = make(train_mask)
+    seg_val = make(val_mask) if val_mask.any() else None
+    if seg_train.lineage.shape[0] == 0:
+        raise ValueError("no training segments: each lineage needs at least two filled time bins")
+    mw_train = mw_val = None
+    if member_weights is not None:
+        mwt = torch.as_tensor(member_weights, dtype=torch.float32, device=device)
+        mw_train = mwt[:, seg_train.lineage, seg_train.start]
+        if seg_val is not None:
+            mw_val = mwt[:, seg_val.lineage, seg_val.start]
+    return seg_train, seg_val, mw_train, mw_val
+
+
+def _val_at(hist: dict, epoch: int) -> float:
+    """Validation MSE of the kept weights: that of epoch ``epoch``, or the warm start's when a hybrid fit kept it."""
+    if "switch_epoch" in hist and epoch < int(hist["switch_epoch"]):
+        return float(hist["warmstart_val_mse"])
+    val = hist["val_mse"]
+    return float(val[epoch]) if 0 <= epoch < len(val) else math.nan
+
+
+def _hybrid_lr_factor(config: TrainConfig):
+    """Learning-rate factor per epoch of a hybrid fit: a cosine over the warm start, another over the refinement."""
+    n_warm, n_total, final = config.warmstart_epochs, int(config.max_epochs), float(config.lr_final_factor)
+    refine = float(config.refine_lr_factor)
+
+    def factor(epoch: int) -> float:
+        if epoch < n_warm:
+            return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * epoch / n_warm))
+        frac = (epoch - n_warm) / (n_total - n_warm)
+        return refine * (final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+    return factor
+
+
+@torch.no_grad()
+def _shooting_score(field, method, lambdas, data, config) -> tuple[float, float]:
+    """Validation MSE (training MSE without validation bins) and model-selection score of the current weights."""
+    seg_train, seg_val, mw_train, mw_val = data
+    field.eval()
+    field.prepare(sample=False)
+    vm = (
+        _segment_mse(field, seg_val, config, mw_val)
+        if seg_val is not None
+        else _segment_mse(field, seg_train, config, mw_train)
+    )
+    field.release()
+    pen = method.penalty(field, lambdas) if method.penalty is not None else torch.zeros_like(vm)
+    return float(vm.mean()), float((vm + pen).mean())
+
+
+def _switch_to_shooting(field, method, lambdas, opt, best, hist, data, config) -> dict:
+    """End the warm start of a hybrid fit: its best weights, a fresh Adam state, selection by shooting from now on."""
+    field.load_state_dict(best["state"])
+    opt.state.clear()
+    val_mse, score = _shooting_score(field, method, lambdas, data, config)
+    hist["switch_epoch"] = config.warmstart_epochs
+    hist["warmstart_val_mse"] = val_mse
+    logger.info("hybrid fit: warm start (epoch %d) has shooting validation MSE %.4g", best["epoch"], val_mse)
+    # the warm start competes with every refinement epoch on the shooting score; its epoch number marks it as kept
+    return {"score": score if math.isfinite(score) else math.inf, "epoch": best["epoch"], "state": best["state"]}
+
+
+def _train_hybrid_graphed(field, method, lambdas, warm, main, config, *, progress_bar, description) -> dict:
+    """A hybrid fit as two CUDA-graph loops (gradient matching, then shooting); same schedule as the eager loop."""
+    n_warm, n_total = config.warmstart_epochs, int(config.max_epochs)
+    cfg_warm = dataclasses.replace(config, objective="gradient", max_epochs=n_warm, patience=None)
+    h1 = train_graphed(
+        field, method, lambdas, *warm, cfg_warm, _segment_mse, progress_bar=progress_bar, description=description
+    )
+    if h1["stopped"] != "max_epochs":  # NaN or interrupted during the warm start: keep its best weights
+        h1["best_val_mse"] = _val_at(h1, h1["best_epoch"])
+        return h1
+    val_mse, score = _shooting_score(field, method, lambdas, main, config)
+    cfg_refine = dataclasses.replace(
+        config, objective="shooting", max_epochs=n_total - n_warm, lr=config.lr * config.refine_lr_factor
+    )
+    h2 = train_graphed(
+        field,
+        method,
+        lambdas,
+        *main,
+        cfg_refine,
+        _segment_mse,
+        progress_bar=progress_bar,
+        description=description,
+        initial_score=score if math.isfinite(score) else math.inf,
+    )
+    hist = {k: list(h1[k]) + list(h2[k]) for k in ("loss", "mse", "penalty", "val_mse", "sparsity", "lr")}
+    hist["switch_epoch"] = n_warm
+    hist["warmstart_val_mse"] = val_mse
+    hist["best_epoch"] = n_warm + int(h2["best_epoch"]) if h2["best_epoch"] >= 0 else int(h1["best_epoch"])
+    hist["best_val_mse"] = _val_at(hist, hist["best_epoch"])
+    hist["stopped"] = h2["stopped"]
+    hist["n_evals"] = int(h1["n_evals"]) + int(h2["n_evals"])
+    hist["seconds"] = float(h1["seconds"]) + float(h2["seconds"])
+    if "cuda_graph" in h2:
+        hist["cuda_graph"] = 1
+    field.n_evals = hist["n_evals"]
     return hist
