@@ -190,11 +190,12 @@ def signed_network(
 ) -> dict[str, np.ndarray]:
     """Signed network of a fitted model, ``[source, target]``, and the pieces it is made of.
 
-    ``mode="flux_lagens"`` (default): ``FLUX_SHARE`` (1/3) times the normalised rank (in ``(0, 1]``) of the flux
-    below plus 2/3 times the mean normalised rank of the lagged absolute correlations of the source ``l`` bins before
-    the target, for ``l = 1..lag`` (default 2), each pooled over lineages and within lineages; masked and signed like
-    the flux. ``"flux_lagcorr"``: the mean of the normalised ranks of the flux and of the pooled lagged correlation at
-    one lag (default 1). ``"flux_corr"``: the same with the absolute Pearson correlation in the same bins. ``"flux"``:
+    ``mode="flux_lagens"`` (default): the weighted mean of normalised ranks (in ``(0, 1]``): the flux's below
+    (weight ``FLUX_WEIGHT`` = 2) and, weight 1 each, the lagged absolute correlations of the source ``l`` bins before
+    the target for ``l = 1..lag`` (default 2), each pooled over lineages and within lineages, and the lead (lag-1
+    correlation of source before target minus that of target before source); masked and signed like the flux.
+    ``"flux_lagcorr"``: the mean of the normalised ranks of the flux and of the pooled lagged correlation at one lag
+    (default 1). ``"flux_corr"``: the same with the absolute Pearson correlation in the same bins. ``"flux"``:
     the mean over the trajectory of ``|J[target, source] * dx_source/dt|`` (how much of the target's rate of change
     the source's own change drives), masked by the structural adjacency (relative to its largest entry, above
     ``threshold``) and signed by the mean Jacobian. ``"structure"``: the method's structural
