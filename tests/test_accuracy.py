@@ -101,20 +101,69 @@ def test_flux_is_the_mean_of_jacobian_times_source_slope(toy):
     np.testing.assert_array_equal(np.sign(net["weight"]), np.sign(net["mean_jacobian"]))
 
 
-def test_flux_lagcorr_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
+def test_flux_lagens_is_the_default_readout_and_a_constant_gene_drives_nothing(toy):
     toy.X = np.asarray(toy.X).copy()
     toy.X[:, 0] = 0.7  # constant: no change to pass on, although the field may depend on it
     _fit(toy)
     sn.tl.infer_grn(toy)
-    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_lagcorr"
+    assert toy.uns["pathreg"]["grn"]["mode"] == "flux_lagens"
+    assert toy.uns["pathreg"]["grn"]["lag"] == 2
     w = np.abs(toy.varp["pathreg_grn"])
     off = ~np.eye(6, dtype=bool)
-    # no flux and no correlation: its edges rank last
-    assert w[0, 1:].max() <= w[1:][off[1:]].min() + 1e-6
+    # no flux and no correlation: only the lead can lift its edges, which stay in the lower half
+    assert w[0, 1:].max() < np.median(w[off])
+    sn.tl.infer_grn(toy, mode="flux_lagcorr")
+    assert toy.uns["pathreg"]["grn"]["lag"] == 1
+    w = np.abs(toy.varp["pathreg_grn"])
+    assert w[0, 1:].max() <= w[1:][off[1:]].min() + 1e-6  # nothing lifts them: they rank last
     sn.tl.infer_grn(toy, mode="flux")
     assert not toy.varp["pathreg_grn"][0].any()
     sn.tl.infer_grn(toy, mode="jacobian")
     assert toy.varp["pathreg_grn"][0, 1:].any()
+
+
+def _abs_lagged_corr(src, tgt):
+    return np.round(np.abs(np.corrcoef(src.T, tgt.T)[: src.shape[1], src.shape[1] :]), 12)
+
+
+def test_flux_lagens_weighs_flux_ranks_against_pooled_within_lineage_and_lead_ranks(toy):
+    from scipy.stats import rankdata
+
+    _fit(toy)
+    model = SparseNODE.from_adata(toy, device="cpu")
+    flux = np.abs(signed_network(model, mode="flux", threshold=0.0)["weight"])
+    v, m = model.trajectories.values.astype(np.float64), model.trajectories.mask
+    assert v.shape[0] >= 2  # several lineages, so pooled and within-lineage correlations differ
+    off = ~np.eye(6, dtype=bool)
+
+    def rank(a):
+        return rankdata(a[off]) / off.sum()
+
+    parts = []
+    for lag in (1, 2):
+        both = m[:, :-lag] & m[:, lag:]
+        parts.append(rank(_abs_lagged_corr(v[:, :-lag][both], v[:, lag:][both])))
+        within, n_pairs = 0.0, 0
+        for li in range(v.shape[0]):
+            b = both[li]
+            within = within + b.sum() * _abs_lagged_corr(v[li, :-lag][b], v[li, lag:][b])
+            n_pairs += b.sum()
+        parts.append(rank(np.round(within / n_pairs, 12)))
+    both = m[:, :-1] & m[:, 1:]
+    lag1 = _abs_lagged_corr(v[:, :-1][both], v[:, 1:][both])
+    parts.append(rank(lag1 - lag1.T))  # the lead: the source predicts the target better than the reverse
+    expected = (2.0 * rank(flux) + np.sum(parts, axis=0)) / 7.0
+    net = signed_network(model, threshold=0.0)  # the default mode
+    np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
+    np.testing.assert_array_equal(np.sign(net["weight"][off]), np.sign(net["mean_jacobian"][off]))
+    assert not np.diag(net["weight"]).any()
+    # lag=1: one lag, pooled and within lineages, plus the lead
+    net1 = signed_network(model, threshold=0.0, lag=1)
+    expected1 = (2.0 * rank(flux) + parts[0] + parts[1] + parts[4]) / 5.0
+    np.testing.assert_allclose(np.abs(net1["weight"][off]), expected1, rtol=1e-5)
+    with pytest.raises(ValueError, match="pair"):
+        sn.tl.infer_grn(toy, lag=12)  # as many bins as the fit has: no pair of bins that far apart
+    assert "grn" not in toy.uns["pathreg"]
 
 
 def test_flux_corr_averages_the_ranks_of_flux_and_correlation(toy):
@@ -142,9 +191,10 @@ def test_flux_corr_averages_the_ranks_of_flux_and_correlation(toy):
     np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
     sn.tl.infer_grn(toy, mode="flux_lagcorr", lag=3)
     assert toy.uns["pathreg"]["grn"]["lag"] == 3
-    for bad in (0, 1.5):
-        with pytest.raises(ValueError, match="lag"):
-            sn.tl.infer_grn(toy, lag=bad)
+    for bad in (0, 1.5, True):
+        for mode in ("flux_lagens", "flux_lagcorr"):
+            with pytest.raises(ValueError, match="lag"):
+                sn.tl.infer_grn(toy, mode=mode, lag=bad)
 
 
 # -- ensembles and edge confidence --------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Usage (repository root, 2-core CPU dev machine)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src:benchmarks/accuracy nice -n 10 python benchmarks/accuracy/beeline.py \
-        [--reps 0,1,2,3,4] [--mode flux_lagcorr[,flux_corr,flux]] [--objective gradient] [--members 1] [--bootstrap] \
+        [--reps 0,1,2,3,4] [--mode flux_lagens[,flux_lagcorr,flux]] [--objective gradient] [--members 1] [--bootstrap] \
         [--out results/x.csv]
 
 Prints per data set the median AUPRC ratio over replicates of PathReg, the three reference baselines and the best
@@ -56,7 +56,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--reps", default="0,1,2,3,4")
     p.add_argument("--datasets", default=None)
-    p.add_argument("--mode", default="flux_lagcorr", help="readout(s), comma-separated; the first is the headline")
+    p.add_argument("--mode", default="flux_lagens", help="readout(s), comma-separated; the first is the headline")
     p.add_argument("--objective", default="gradient")
     p.add_argument("--members", type=int, default=1)
     p.add_argument("--bootstrap", action="store_true")

@@ -3,7 +3,7 @@
 Usage (repository root, 2-core CPU dev machine)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src:benchmarks/accuracy nice -n 10 python benchmarks/accuracy/known_truth.py \
-        [--seeds 0,1,2,3,4] [--mode flux_lagcorr[,flux_corr,flux]] [--objective gradient] \
+        [--seeds 0,1,2,3,4] [--mode flux_lagens[,flux_lagcorr,flux]] [--objective gradient] \
         [--out results/known_truth.csv]
 
 Prints the AUPRC ratio of PathReg (defaults) and of the |Pearson| baseline per data set and seed, and the means.
@@ -30,7 +30,7 @@ def datasets(seed):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", default="0,1,2,3,4")
-    p.add_argument("--mode", default="flux_lagcorr", help="readout(s), comma-separated; the first is the headline")
+    p.add_argument("--mode", default="flux_lagens", help="readout(s), comma-separated; the first is the headline")
     p.add_argument("--objective", default="gradient")
     p.add_argument("--only", default=None, help="comma-separated subset of krumsiek11,toy_grn_10,toy_grn_50")
     p.add_argument("--out", default=None)

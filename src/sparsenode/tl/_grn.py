@@ -17,8 +17,11 @@ from ..train import smooth_trajectories
 
 logger = logging.getLogger(__name__)
 
-MODES = ("flux", "flux_corr", "flux_lagcorr", "combined", "jacobian", "structure")
-LAG = 1  # bins between source and target in the lagged correlation of mode="flux_lagcorr"
+MODES = ("flux_lagens", "flux_lagcorr", "flux_corr", "flux", "combined", "jacobian", "structure")
+LAG = 1  # default lag in bins of mode="flux_lagcorr"
+ENSEMBLE_LAG = 2  # default largest lag in bins of mode="flux_lagens" (it uses lags 1..ENSEMBLE_LAG)
+FLUX_WEIGHT = 2.0  # weight of the flux rank in mode="flux_lagens"; each lagged-correlation rank and the lead weigh 1
+MIN_PAIRS = 4  # a lineage enters the per-lineage lagged correlation with at least this many pairs of bins
 
 
 def _flux(model: SparseNODE, states: str) -> np.ndarray:
@@ -49,36 +52,71 @@ def _flux(model: SparseNODE, states: str) -> np.ndarray:
     return to_numpy(flux).transpose(0, 2, 1)
 
 
-def _bin_correlation(model: SparseNODE, lag: int = 0) -> np.ndarray:
-    """``|corr(x_source(b), x_target(b + lag))|`` over the observed bins, pooled over lineages, ``[source, target]``."""
+def _zscore(a: np.ndarray) -> np.ndarray:
+    sd = a.std(axis=0)
+    return (a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0)  # constant genes correlate with nothing
+
+
+def _abs_corr(src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+    """``|corr(src[:, i], tgt[:, j])|`` over the rows."""
+    return np.abs(_zscore(src).T @ _zscore(tgt)) / max(src.shape[0], 1)
+
+
+def _bin_correlation(model: SparseNODE, lag: int = 0, per_lineage: bool = False) -> np.ndarray:
+    """``|corr(x_source(b), x_target(b + lag))|`` over the observed bins, ``[source, target]``.
+
+    Pooled over lineages, or (``per_lineage=True``) computed within each lineage and averaged, weighted by the
+    lineage's number of bin pairs (lineages with fewer than ``MIN_PAIRS`` pairs are left out).
+    """
     traj = model._require_trajectories()
     v, m = traj.values.astype(np.float64), traj.mask
     if lag > 0:
         both = m[:, :-lag] & m[:, lag:]
-        src, tgt = v[:, :-lag][both], v[:, lag:][both]
+        src_all, tgt_all = v[:, :-lag], v[:, lag:]
     else:
-        src = tgt = v[m]
-
-    def z(a):
-        sd = a.std(axis=0)
-        return (a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0)  # constant genes correlate with nothing
-
-    corr = np.abs(z(src).T @ z(tgt)) / max(src.shape[0], 1)
+        both, src_all, tgt_all = m, v, v
+    if per_lineage:
+        d = v.shape[-1]
+        total, n_pairs = np.zeros((d, d)), 0
+        for li in range(v.shape[0]):
+            n = int(both[li].sum())
+            if n >= MIN_PAIRS:
+                total += n * _abs_corr(src_all[li][both[li]], tgt_all[li][both[li]])
+                n_pairs += n
+        corr = total / max(n_pairs, 1)
+    else:
+        corr = _abs_corr(src_all[both], tgt_all[both])
     if lag == 0:
         corr = 0.5 * (corr + corr.T)  # exactly symmetric: a pair's two directions tie
     return np.round(corr, 12)
 
 
-def _rank_with_correlation(flux: np.ndarray, model: SparseNODE, lag: int = 0) -> np.ndarray:
-    """Per member: mean of the normalised ranks of the flux and of the (lagged) absolute correlation over the bins."""
-    corr = _bin_correlation(model, lag)
-    d = corr.shape[0]
-    off = ~np.eye(d, dtype=bool)
-    n = max(int(off.sum()), 1)
+def _ranks(a: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Normalised ranks in ``(0, 1]`` of the off-diagonal entries (ties share their mean rank); 0 on the diagonal."""
+    out = np.zeros(a.shape, dtype=np.float64)
+    out[off] = rankdata(a[off]) / max(int(off.sum()), 1)
+    return out
+
+
+def _lagged_ensemble(model: SparseNODE, max_lag: int) -> tuple[np.ndarray, int]:
+    """Sum and number of the normalised ranks of the lagged evidence that the source leads the target.
+
+    The parts: the lagged |correlation| for lags ``1..max_lag``, pooled over lineages and within lineages, and the
+    lead ``|corr(source(b), target(b + 1))| - |corr(target(b), source(b + 1))|`` (pooled).
+    """
+    off = ~np.eye(model.n_genes, dtype=bool)
+    parts = [_ranks(_bin_correlation(model, lag, per), off) for lag in range(1, max_lag + 1) for per in (False, True)]
+    lag1 = _bin_correlation(model, 1)
+    parts.append(_ranks(lag1 - lag1.T, off))
+    return np.sum(parts, axis=0), len(parts)
+
+
+def _rank_with_correlation(flux: np.ndarray, corr_rank: np.ndarray, flux_weight: float = 1.0) -> np.ndarray:
+    """Per member: weighted mean of the flux's normalised rank (weight ``flux_weight``) and ``corr_rank`` (weight 1)."""
+    off = ~np.eye(corr_rank.shape[0], dtype=bool)
     out = np.zeros_like(flux, dtype=np.float64)
-    rc = rankdata(corr[off]) / n
     for m in range(flux.shape[0]):  # members are few; ranks are per member
-        out[m][off] = 0.5 * (rankdata(flux[m][off]) / n + rc)
+        out[m] = (flux_weight * _ranks(flux[m], off) + corr_rank) / (flux_weight + 1.0)
     return out
 
 
@@ -124,23 +162,43 @@ def edge_confidence(weights: np.ndarray, mean_jacobian: np.ndarray, top_k: int |
     return {"frequency": frequency.astype(np.float32), "sign_agreement": agree.astype(np.float32)}
 
 
+def _resolve_lag(mode: str, lag) -> int:
+    if lag is None:
+        return ENSEMBLE_LAG if mode == "flux_lagens" else LAG
+    if isinstance(lag, bool) or int(lag) != lag or lag < 1:
+        raise ValueError(f"lag must be a whole number of bins >= 1, got {lag!r}")
+    return int(lag)
+
+
+def _check_lag(model: SparseNODE, lag: int) -> None:
+    m = model._require_trajectories().mask
+    n = int((m[:, :-lag] & m[:, lag:]).sum()) if lag < m.shape[1] else 0
+    if n < 3:
+        raise ValueError(
+            f"only {n} pair(s) of observed bins {lag} apart (at least 3 are needed); pass a smaller lag or fit with "
+            "more bins (n_bins)"
+        )
+
+
 def signed_network(
     model: SparseNODE,
     *,
-    mode: str = "flux_lagcorr",
+    mode: str = "flux_lagens",
     states: str = "data",
     threshold: float = 1e-3,
-    lag: int = LAG,
+    lag: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Signed network of a fitted model, ``[source, target]``, and the pieces it is made of.
 
-    ``mode="flux_lagcorr"`` (default): the mean of the normalised ranks (in ``(0, 1]``) of the flux below and of the
-    absolute correlation of the source one bin before the target, over the observed bins, masked and signed like the
-    flux.
-    ``"flux_corr"``: the same with the absolute Pearson correlation in the same bins. ``"flux"``: the mean over the
-    trajectory of ``|J[target, source] * dx_source/dt|`` (how much of the target's rate of change the source's own
-    change drives), masked by the structural adjacency (relative to its largest entry, above ``threshold``) and
-    signed by the mean Jacobian. ``"structure"``: the method's structural
+    ``mode="flux_lagens"`` (default): the weighted mean of normalised ranks (in ``(0, 1]``): the flux's below
+    (weight ``FLUX_WEIGHT`` = 2) and, weight 1 each, the lagged absolute correlations of the source ``l`` bins before
+    the target for ``l = 1..lag`` (default 2), each pooled over lineages and within lineages, and the lead (lag-1
+    correlation of source before target minus that of target before source); masked and signed like the flux.
+    ``"flux_lagcorr"``: the mean of the normalised ranks of the flux and of the pooled lagged correlation at one lag
+    (default 1). ``"flux_corr"``: the same with the absolute Pearson correlation in the same bins. ``"flux"``:
+    the mean over the trajectory of ``|J[target, source] * dx_source/dt|`` (how much of the target's rate of change
+    the source's own change drives), masked by the structural adjacency (relative to its largest entry, above
+    ``threshold``) and signed by the mean Jacobian. ``"structure"``: the method's structural
     adjacency (PathReg/L0: the gate product ``A_z``) with the sign of the mean Jacobian. ``"jacobian"``: weight =
     sign of the mean Jacobian ``d f_target / d x_source`` along the trajectory times its mean absolute value.
     ``"combined"``: the Jacobian weight where the structural adjacency is non-zero (relative to its largest entry
@@ -159,22 +217,26 @@ def signed_network(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    if int(lag) != lag or lag < 1:
-        raise ValueError(f"lag must be a whole number of bins >= 1, got {lag!r}")
+    lag = _resolve_lag(mode, lag)
+    if mode in ("flux_lagens", "flux_lagcorr"):
+        _check_lag(model, lag)
     mean_jm, abs_jm = model.jacobian(states=states, members=True)
     adj_m = model.adjacency(members=True)
     sign_m = np.sign(mean_jm)
+    off = ~np.eye(model.n_genes, dtype=bool)
     if mode == "structure":
         weight_m = sign_m * adj_m
     elif mode == "flux":
         weight_m = sign_m * _flux(model, states)
+    elif mode == "flux_lagens":
+        total, n_parts = _lagged_ensemble(model, lag)  # flux weight 2 against n_parts parts of weight 1 each
+        weight_m = sign_m * _rank_with_correlation(_flux(model, states), total / n_parts, FLUX_WEIGHT / n_parts)
     elif mode in ("flux_corr", "flux_lagcorr"):
-        weight_m = sign_m * _rank_with_correlation(
-            _flux(model, states), model, int(lag) if mode == "flux_lagcorr" else 0
-        )
+        corr = _bin_correlation(model, lag if mode == "flux_lagcorr" else 0)
+        weight_m = sign_m * _rank_with_correlation(_flux(model, states), _ranks(corr, off))
     else:
         weight_m = sign_m * abs_jm
-    if mode in ("combined", "flux", "flux_corr", "flux_lagcorr"):
+    if mode in ("combined", "flux", "flux_corr", "flux_lagcorr", "flux_lagens"):
         scale = np.abs(adj_m).max(axis=(1, 2), keepdims=True).clip(min=1e-12)
         weight_m = np.where(np.abs(adj_m) / scale > threshold, weight_m, 0.0)
     mean_j = mean_jm.mean(axis=0)
@@ -193,10 +255,10 @@ def infer_grn(
     adata: AnnData,
     *,
     key: str = K.PATHREG,
-    mode: str = "flux_lagcorr",
+    mode: str = "flux_lagens",
     states: str = "data",
     threshold: float = 1e-3,
-    lag: int = LAG,
+    lag: int | None = None,
     key_added: str | None = None,
     copy: bool = False,
 ) -> AnnData | None:
@@ -205,11 +267,15 @@ def infer_grn(
     The sign of every edge comes from the vector field's Jacobian ``J[target, source] = d f_target / d x_source``
     averaged along the trajectory. Its strength is, by ``mode``:
 
-    - ``"flux_lagcorr"`` (default): the mean of two normalised ranks in ``(0, 1]``: the rank of the edge's flux
-      (below) and the rank of the time-lagged absolute correlation of the source in one bin with the target in the next
-      bin of the same lineage (pooled over lineages); zero where the method pruned the edge. The flux says how much
-      the source drives the target in the fitted dynamics, the lagged correlation that the data's source leads its
-      target; together they rank edges more robustly than either alone;
+    - ``"flux_lagens"`` (default): a weighted mean of normalised ranks in ``(0, 1]``: the rank of the edge's flux
+      (below, weight 2) and, weight 1 each, the ranks of the time-lagged absolute correlation of the source in one
+      bin with the target ``l`` bins later for ``l = 1..lag`` (default ``lag=2``), once pooled over lineages and once
+      within each lineage (averaged over lineages), plus the rank of the *lead*
+      ``|corr(source(b), target(b + 1))| - |corr(target(b), source(b + 1))|`` (pooled); zero where the method pruned
+      the edge. The flux says how much the source drives the target in the fitted dynamics, the lagged correlations
+      that the data's source leads its target; together they rank edges more robustly than either alone;
+    - ``"flux_lagcorr"``: the mean of the ranks of the flux and of the pooled lagged correlation at one lag
+      (default ``lag=1``), the previous default;
     - ``"flux_corr"``: as ``"flux_lagcorr"`` with the absolute Pearson correlation over the same bins (undirected);
     - ``"flux"``: the mean over the observed bins of ``|J[target, source] * dx_source/dt|`` (slopes of
       the smoothed trajectory), i.e. how much of the target's change the source's change drives, zero where the
@@ -220,11 +286,13 @@ def infer_grn(
     - ``"jacobian"``: the mean absolute Jacobian along the trajectory, unmasked;
     - ``"combined"``: the mean absolute Jacobian, masked by the structural adjacency.
 
-    ``"flux_lagcorr"`` is the default because it ranked true edges best in our measurements (docs/accuracy.md):
-    mean AUPRC ratio of PathReg over 5 seeds 2.08 / 2.80 / 4.90 on krumsiek11 / toy_grn (10 genes) / toy_grn (50
-    genes), against 2.04 / 2.65 / 4.58 with ``"flux_corr"`` and 1.74 / 2.00 / 2.04 with ``"flux"``; on the 10
-    BEELINE data sets (replicates 0-4) its median ratio beat ``"flux_corr"`` on 8 and ``"flux"`` on 8. The flux in
-    turn beat the mean absolute Jacobian and ``"structure"`` there.
+    ``"flux_lagens"`` is the default because it ranked true edges best in our measurements (docs/accuracy.md, one
+    default fit per replicate or seed): on the 10 BEELINE data sets (replicates 0-4) its median AUPRC ratio beat
+    |Pearson| / the lagged correlation / ridge regression of derivatives / the best of 12 published peers on
+    9 / 8 / 10 / 4 data sets (``"flux_lagcorr"``: 8 / 6 / 10 / 3, ``"flux"``: 5 / 4 / 8 / 1); its mean ratio over 5
+    seeds on krumsiek11 / toy_grn (10 genes) / toy_grn (50 genes) was 2.09 / 2.68 / 5.29 (``"flux_lagcorr"``
+    2.08 / 2.80 / 4.90, ``"flux"`` 1.74 / 2.00 / 2.04). The flux in turn beat the mean absolute Jacobian and
+    ``"structure"`` there.
 
     With an ensemble (``n_members > 1`` in the fit, e.g. ``bootstrap=True``), the network is the members' mean
     and each edge also gets a stability-selection ``frequency`` (fraction of members that rank it among their
@@ -238,13 +306,15 @@ def infer_grn(
     key
         Key of the fit.
     mode
-        ``"flux_corr"``, ``"flux_lagcorr"``, ``"flux"``, ``"combined"``, ``"jacobian"`` or ``"structure"``.
+        ``"flux_lagens"``, ``"flux_lagcorr"``, ``"flux_corr"``, ``"flux"``, ``"combined"``, ``"jacobian"`` or
+        ``"structure"``.
     states
         Average the Jacobian over the observed bins (``"data"``) or over the model's own trajectories (``"fitted"``).
     threshold
         Relative threshold under which a structural adjacency entry counts as zero.
     lag
-        ``mode="flux_lagcorr"``: bins between the source and the target in the lagged correlation.
+        Bins between the source and the target in the lagged correlation: the largest lag of ``"flux_lagens"``
+        (default 2), the one lag of ``"flux_lagcorr"`` (default 1); ignored by the other modes.
     key_added
         ``adata.varp`` key (default ``f"{key}_grn"``).
     copy
@@ -257,7 +327,7 @@ def infer_grn(
     - ``adata.varp[key_added]``: float32 n_vars x n_vars signed network, rows = source (regulator), columns =
       target; zero for genes that were not modelled. Self-loops are kept here; :func:`sparsenode.get.grn` leaves
       them out by default.
-    - ``adata.uns[key]["grn"]``: ``mode``, ``states``, ``lag``, ``varp_key`` and the modelled genes'
+    - ``adata.uns[key]["grn"]``: ``mode``, ``states``, ``lag`` (the lag used), ``varp_key`` and the modelled genes'
       ``mean_jacobian`` and ``abs_jacobian`` ([source, target]); with an ensemble also ``frequency`` and
       ``sign_agreement`` (float32, modelled genes x modelled genes, [source, target]).
 
@@ -271,6 +341,7 @@ def infer_grn(
     (11, 11)
     """
     model = SparseNODE.from_adata(adata, key=key, device="cpu")
+    lag = _resolve_lag(mode, lag)
     net = signed_network(model, mode=mode, states=states, threshold=threshold, lag=lag)
     varp_key = K.grn_key(key) if key_added is None else str(key_added)
     full = np.zeros((adata.n_vars, adata.n_vars), dtype=np.float32)
@@ -285,7 +356,7 @@ def infer_grn(
     info = {
         "mode": mode,
         "states": states,
-        "lag": int(lag),
+        "lag": lag,
         "varp_key": varp_key,
         "mean_jacobian": net["mean_jacobian"],
         "abs_jacobian": net["abs_jacobian"],
