@@ -4,9 +4,11 @@ from ._clamp import ClampedField
 from ._field import ACTIVATIONS, GroupedMLPField, MLPField, VectorField, build_field, jacobian
 from ._gates import deterministic_gates, prob_nonzero, sample_gates
 from ._methods import METHODS, Method, abs_product, gate_product, get_method, make_field
+from ._prune import GATE_LOGIT, apply_masks, prune_masks, refit_method
 
 __all__ = [
     "ACTIVATIONS",
+    "GATE_LOGIT",
     "METHODS",
     "ClampedField",
     "GroupedMLPField",
@@ -14,6 +16,7 @@ __all__ = [
     "Method",
     "VectorField",
     "abs_product",
+    "apply_masks",
     "build_field",
     "deterministic_gates",
     "gate_product",
@@ -21,5 +24,7 @@ __all__ = [
     "jacobian",
     "make_field",
     "prob_nonzero",
+    "prune_masks",
+    "refit_method",
     "sample_gates",
 ]
