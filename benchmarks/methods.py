@@ -56,13 +56,14 @@ def run_one(
     method: str,
     lambdas: dict | None = None,
     max_epochs: int | None = None,
-    prune: float | None = None,
+    prune: float | str | None = None,
     **fit_kwargs,
 ) -> dict:
     """Fit one method on one dataset/seed and return its row of the comparison.
 
-    With ``prune``, the fit is followed by ``sn.tl.prune(threshold=prune)`` (its default refit length); ``node``
-    gets threshold 0 (nothing to prune, the same unpenalised refit), so that both sides have the same budget.
+    With ``prune`` (a threshold or ``"auto"``), the fit is followed by ``sn.tl.prune(threshold=prune)`` (default
+    refit length); ``node`` gets threshold 0 (nothing pruned, the same unpenalised refit), so that the model
+    each side keeps had the same training budget.
     """
     import torch
 
@@ -87,7 +88,7 @@ def run_one(
         **fit_kwargs,
     )
     if prune is not None:
-        thr = 0.0 if method == "node" else prune
+        thr = 0.0 if method == "node" else (prune if prune == "auto" else float(prune))
         sn.tl.prune(adata, method, threshold=thr, device="cpu", progress_bar=False, key_added=method)
     seconds = time.perf_counter() - t0
     sn.tl.infer_grn(adata, key=method)
@@ -106,7 +107,8 @@ def run_one(
         "weight_sparsity": float(m["weight_sparsity"]),
         "auprc_ratio": float(scores["auprc_ratio"]),
         "ap_ratio": ap_ratio(grn, adata.uns["true_network"]),
-        "prune": float("nan") if prune is None else float(prune),
+        "prune": "none" if prune is None else str(prune),
+        "prune_threshold": float(adata.uns[method]["params"].get("prune", {}).get("threshold", float("nan"))),
         "val_mse_before_prune": float(m.get("val_mse_before_prune", float("nan"))),
         "feature_sparsity_before_prune": float(m.get("feature_sparsity_before_prune", float("nan"))),
         "epochs": len(hist["loss"]),
@@ -143,8 +145,8 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per dataset, method (and strengths), plus the node baseline comparison."""
     cols = ["train_mse", "val_mse", "feature_sparsity", "weight_sparsity", "auprc_ratio", "ap_ratio", "seconds"]
     if "prune" not in df:
-        df = df.assign(prune=float("nan"))
-    g = df.groupby(["dataset", "method", "lambdas", "prune"], sort=False, dropna=False)
+        df = df.assign(prune="none")
+    g = df.groupby(["dataset", "method", "lambdas", "prune"], sort=False)
     out = g[cols].mean()
     out["auprc_ratio_min"] = g["auprc_ratio"].min()
     out["auprc_ratio_max"] = g["auprc_ratio"].max()
@@ -187,7 +189,7 @@ def main(argv=None) -> None:
     p.add_argument("--lambdas", default="{}", help="JSON {method: {name: value}} overriding defaults")
     p.add_argument("--sweep", default=None, help="JSON {method: {name: [v1, v2, ...]}}: fit along strengths")
     p.add_argument("--no-node", action="store_true", help="sweep without refitting the node baseline")
-    p.add_argument("--prune", type=float, default=None, help="follow every fit by sn.tl.prune(threshold=...)")
+    p.add_argument("--prune", default=None, help="follow every fit by sn.tl.prune(threshold=...): a number or auto")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=None, help="CSV of every fit")
     p.add_argument("--from-csv", nargs="+", default=None, help="summarise earlier --out files instead of fitting")

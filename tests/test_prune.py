@@ -20,10 +20,10 @@ def _fit(adata, method, gates=None, **kw):
 def test_prune_writes_a_fit_that_rebuilds_exactly_and_survives_h5ad(_toy, tmp_path, method, gates):
     adata = _toy.copy()
     _fit(adata, method, gates)
-    sn.tl.prune(adata, method, threshold=0.3, refit_epochs=10)
+    sn.tl.prune(adata, method, threshold=0.5, refit_epochs=10)
     out = adata.uns[f"{method}_pruned"]
     assert set(adata.uns[method]) <= set(out)
-    assert out["params"]["prune"]["threshold"] == 0.3
+    assert out["params"]["prune"]["threshold"] == 0.5
     assert out["history"]["refit_start"] == len(adata.uns[method]["history"]["loss"])
     assert len(out["history"]["loss"]) > out["history"]["refit_start"]
     assert out["metrics"]["val_mse_before_prune"] == adata.uns[method]["metrics"]["val_mse"]
@@ -51,15 +51,42 @@ def test_pruned_groups_stay_zero_through_the_refit(toy):
 
 
 def test_pruned_gates_are_exactly_zero_or_one_and_closed_ones_stay_closed(toy):
-    _fit(toy, "pathreg", lambdas={"lambda_path": 0.1})
+    _fit(toy, "pathreg")
+    toy.uns["pathreg"]["state_dict"]["log_alpha__0"][0, :3] = -10.0  # three first-layer units closed by the fit
     sn.tl.prune(toy, "pathreg", threshold=0.2, refit_epochs=20)
     model = sn.SparseNODE.from_adata(toy, key="pathreg_pruned", device="cpu")
     gates = model.field.gate_values(sample=False)
     values = torch.cat([z.detach().flatten() for z in gates]).unique().tolist()
     assert values == [0.0, 1.0]
+    assert not gates[0][0, :3].any()
     for z, w in zip(gates, model.field.weights, strict=True):
         assert torch.all(w[z == 0] == 0)
     assert toy.uns["pathreg_pruned"]["metrics"]["weight_sparsity"] > 0
+
+
+@pytest.mark.parametrize("method", ["cnode", "lassonet_inner"])
+def test_pruned_pairs_have_no_effect_after_refit_and_after_save_load(toy, tmp_path, method):
+    _fit(toy, method)
+    sn.tl.prune(toy, method, threshold=0.9, refit_epochs=10)
+    adj = toy.uns[f"{method}_pruned"]["adjacency"]
+    assert toy.uns[f"{method}_pruned"]["metrics"]["feature_sparsity"] > 0
+    model = sn.SparseNODE.from_adata(toy, key=f"{method}_pruned", device="cpu")
+    model.save(tmp_path / "m")
+    for m in (model, sn.SparseNODE.load(tmp_path / "m", device="cpu")):
+        _, mean_abs = m.jacobian()  # [source, target]
+        np.fill_diagonal(mean_abs, 0.0)  # the decay term -k_i x_i is not part of the network
+        assert np.all(mean_abs[adj == 0] == 0)
+        assert np.any(mean_abs[adj > 0] > 0)
+
+
+def test_the_largest_threshold_within_tolerance_is_kept(toy):
+    _fit(toy, "node")
+    sn.tl.prune(toy, "node", threshold=[0.0, 0.95], tolerance=1e6, refit_epochs=5, key_added="loose")
+    sn.tl.prune(toy, "node", threshold=[0.0, 0.95], tolerance=0.0, refit_epochs=5, key_added="strict")
+    loose, strict = toy.uns["loose"]["params"]["prune"], toy.uns["strict"]["params"]["prune"]
+    assert loose["threshold"] == 0.95
+    assert strict["threshold"] == loose["thresholds"][np.argmin(loose["val_mse"])]
+    assert toy.uns["loose"]["metrics"]["feature_sparsity"] == loose["feature_sparsity"][1]
 
 
 def test_threshold_zero_prunes_nothing_on_node(toy):
@@ -76,7 +103,7 @@ def test_prune_masks_follow_each_method_structure():
         lasso.skip.fill_(1.0)
     masks = prune_masks(lasso, get_method("lassonet_inner"), 0.0)
     assert not masks["weights.0"][0, :, 2].any() and masks["weights.0"][0, :, 1].all()
-    assert set(masks) == {"weights.0", "skip"}  # LassoNet selects features, deeper layers are left alone
+    assert set(masks) == {"weights.0", "skip", "edge_mask"}  # features, skip entries, pairs; not deeper layers
     grouped = GroupedMLPField(3, hidden=(4,))
     apply_masks(grouped, {"first": torch.zeros_like(grouped.first, dtype=torch.bool)})
     assert float(grouped.group_norms().detach().abs().max()) == 0.0
@@ -86,8 +113,13 @@ def test_prune_errors_say_what_to_do(toy):
     with pytest.raises(KeyError, match="fit_node"):
         sn.tl.prune(toy, "pathreg")
     _fit(toy, "l0", max_epochs=3)
-    with pytest.raises(ValueError, match="threshold"):
-        sn.tl.prune(toy, "l0", threshold=1.0)
+    for bad in (1.0, [0.1, -0.1], "bogus", []):
+        with pytest.raises(ValueError, match="threshold"):
+            sn.tl.prune(toy, "l0", threshold=bad)
+    with pytest.raises(ValueError, match="tolerance"):
+        sn.tl.prune(toy, "l0", tolerance=-1)
+    with pytest.raises(ValueError, match="edge mask"):
+        MLPField(3, hidden=(4,)).set_edge_mask(torch.ones(3, 3))
     with pytest.raises(ValueError, match="refit_epochs"):
         sn.tl.prune(toy, "l0", refit_epochs=0)
     with pytest.raises(KeyError, match="no parameter"):

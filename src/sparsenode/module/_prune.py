@@ -3,12 +3,16 @@
 The unit that is pruned follows each method's structure (METHODS.md section 3):
 
 - ``grouplasso``: the groups ``[W_1^{(i)}]_{., k}`` (input ``k`` of output ``i``), by their norm;
-- ``lassonet_inner``/``lassonet_outer``: whole inputs (first-layer columns, by norm) and single skip entries;
-- ``pathreg``/``l0`` (gated) and ``node``/``cnode``: single weights, by the magnitude of the effective weight
-  ``|w| z`` (``z`` the test-time gate; ``z = 1`` without gates), per layer.
+- ``lassonet_inner``/``lassonet_outer``: input-output pairs (by ``|S| +`` first-layer column norm), whole inputs
+  (first-layer columns, by norm) and single skip entries;
+- ``pathreg``/``l0``, ``node``/``cnode``: input-output pairs, by the method's structural adjacency (the gate
+  product, or the product of absolute weights; METHODS.md section 3).
 
-A unit is pruned when its score is at most ``threshold`` times the largest score of its kind (per layer or tensor
-and ensemble member). Gates are then fixed: exactly 1 for kept weights, exactly 0 for pruned ones.
+A unit is pruned when its score is at most ``threshold`` times the largest score of its kind (per tensor and
+ensemble member). Zeroing weights of a shared MLP cannot remove one pair without touching others, so in every MLP
+field (all methods but ``grouplasso``) pairs are removed by the field's edge mask (:meth:`MLPField.set_edge_mask`).
+Single weights are not pruned by magnitude (that hurt the fit long before any pair went, on toy_grn); weights that
+are already zero or gated off stay zero, and gates are fixed: exactly 1 where open, exactly 0 where closed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from ._field import GroupedMLPField, MLPField, VectorField
 from ._gates import deterministic_gates
 from ._methods import Method
 
+#: name of the pair mask in the dict of :func:`prune_masks` (a buffer of :class:`MLPField`, not a parameter)
+EDGE_MASK = "edge_mask"
 #: gate logit whose deterministic and sampled hard-concrete gates are exactly 1 (and -GATE_LOGIT: exactly 0)
 GATE_LOGIT = 20.0
 
@@ -46,7 +52,8 @@ def prune_masks(field: VectorField, method: Method, threshold: float) -> dict[st
 
     Returns
     -------
-    ``{parameter name: bool tensor}``; masks of gate logits (``log_alpha.*``) say which gates stay open.
+    ``{parameter name: bool tensor}``; masks of gate logits (``log_alpha.*``) say which gates stay open, and
+    ``"edge_mask"`` (MLP fields) which input-output pairs ``(members, outputs, inputs)`` stay.
 
     Examples
     --------
@@ -62,21 +69,24 @@ def prune_masks(field: VectorField, method: Method, threshold: float) -> dict[st
     if not 0.0 <= float(threshold) < 1.0:
         raise ValueError(f"threshold must be in [0, 1) (relative to the largest unit), got {threshold}")
     if isinstance(field, GroupedMLPField):
-        norms = field.first.norm(dim=2, keepdim=True)  # (members, output, 1, input)
+        norms = field.group_norms(keepdim=True)  # (members, output, 1, input)
         return {"first": _keep(norms, threshold, (1, 2, 3)).expand_as(field.first).clone()}
     if not isinstance(field, MLPField):
         raise TypeError(f"cannot prune a {type(field).__name__}; expected an MLPField or GroupedMLPField")
-    masks: dict[str, torch.Tensor] = {}
+    pairs = _keep(method.adjacency(field), threshold, (1, 2))  # (members, outputs, inputs)
+    if field.edge_mask is not None:
+        pairs = pairs & (field.edge_mask > 0)
+    masks: dict[str, torch.Tensor] = {EDGE_MASK: pairs}
     if method.skip is not None:  # LassoNet: features (first-layer columns) and skip entries
         w = field.weights[0]
         cols = _keep(w.norm(dim=1, keepdim=True), threshold, (1, 2))  # (members, 1, inputs)
         masks["weights.0"] = cols.expand_as(w).clone()
-        masks["skip"] = _keep(field.skip.abs(), threshold, (1, 2))
+        masks["skip"] = _keep(field.skip.abs(), threshold, (1, 2)) & pairs.transpose(1, 2)
         return masks
     gates = field.gate_values(sample=False) if field.gates is not None else [None] * field.n_layers
-    for i, (w, z) in enumerate(zip(field.weights, gates, strict=True)):
+    for i, (w, z) in enumerate(zip(field.weights, gates, strict=True)):  # weights: only those already zero
         eff = w.abs() if z is None else w.abs() * z
-        masks[f"weights.{i}"] = _keep(eff, threshold, (1, 2))
+        masks[f"weights.{i}"] = eff > 0
         if field.gates == "weight":
             masks[f"log_alpha.{i}"] = masks[f"weights.{i}"]
         elif field.gates == "unit":  # one gate per input unit: open while the unit feeds any kept weight
@@ -93,12 +103,17 @@ def apply_masks(field: VectorField, masks: dict[str, torch.Tensor]) -> None:
     --------
     >>> from sparsenode.module import MLPField, apply_masks, get_method, prune_masks
     >>> field = MLPField(3, hidden=(4,), gates="weight")
-    >>> apply_masks(field, prune_masks(field, get_method("pathreg"), threshold=0.5))
+    >>> field.log_alpha[0].data[0, 0, 0] = -10.0  # one gate closed by the fit
+    >>> apply_masks(field, prune_masks(field, get_method("pathreg"), threshold=0.0))
     >>> sorted({float(v) for z in field.gate_values(sample=False) for v in z.detach().unique()})
     [0.0, 1.0]
     """
     params = dict(field.named_parameters())
     for name, keep in masks.items():
+        if name == EDGE_MASK:
+            if field.edge_mask is None or not torch.equal(field.edge_mask > 0, keep):
+                field.set_edge_mask(keep.float())
+            continue
         if name not in params:
             raise KeyError(f"the field has no parameter {name!r}; the masks come from a different field")
         p = params[name]
