@@ -125,3 +125,15 @@ def test_prune_errors_say_what_to_do(toy):
     with pytest.raises(KeyError, match="no parameter"):
         apply_masks(MLPField(3, hidden=(4,)), {"first": torch.ones(1)})
     assert "l0_pruned" not in toy.uns  # nothing partial written on errors
+
+
+def test_an_ensemble_is_pruned_per_member(toy):
+    _fit(toy, "cnode", n_members=2)
+    sn.tl.prune(toy, "cnode", threshold=0.9, refit_epochs=5)
+    model = sn.SparseNODE.from_adata(toy, key="cnode_pruned", device="cpu")
+    members = model.adjacency(members=True)
+    assert members.shape[0] == 2
+    assert model.field.edge_mask.shape == (2, 6, 6)
+    for e in range(2):  # each member keeps its own pairs; what it dropped is exactly zero
+        dropped = model.field.edge_mask[e].numpy().T == 0
+        assert dropped.any() and np.all(members[e][dropped] == 0)

@@ -4,12 +4,10 @@ from ._clamp import ClampedField
 from ._field import ACTIVATIONS, GroupedMLPField, MLPField, VectorField, build_field, jacobian
 from ._gates import deterministic_gates, prob_nonzero, sample_gates
 from ._methods import METHODS, Method, abs_product, gate_product, get_method, make_field
-from ._prune import EDGE_MASK, GATE_LOGIT, apply_masks, prune_masks, refit_method
+from ._prune import apply_masks, prune_masks, refit_method
 
 __all__ = [
     "ACTIVATIONS",
-    "EDGE_MASK",
-    "GATE_LOGIT",
     "METHODS",
     "ClampedField",
     "GroupedMLPField",
