@@ -94,6 +94,7 @@ def test_threshold_zero_prunes_nothing_on_node(toy):
     sn.tl.prune(toy, "node", threshold=0.0, refit_epochs=5, key_added="node")  # replaces the fit in place
     assert toy.uns["node"]["metrics"]["weight_sparsity"] == 0.0
     assert toy.uns["node"]["params"]["prune"]["source_key"] == "node"
+    assert "edge_mask" not in toy.uns["node"]["state_dict"]  # no genes-fold masked passes for nothing
 
 
 def test_prune_masks_follow_each_method_structure():
@@ -103,7 +104,7 @@ def test_prune_masks_follow_each_method_structure():
         lasso.skip.fill_(1.0)
     masks = prune_masks(lasso, get_method("lassonet_inner"), 0.0)
     assert not masks["weights.0"][0, :, 2].any() and masks["weights.0"][0, :, 1].all()
-    assert set(masks) == {"weights.0", "skip", "edge_mask"}  # features, skip entries, pairs; not deeper layers
+    assert set(masks) == {"weights.0", "skip"}  # features and skip entries; every pair kept, deeper layers alone
     grouped = GroupedMLPField(3, hidden=(4,))
     apply_masks(grouped, {"first": torch.zeros_like(grouped.first, dtype=torch.bool)})
     assert float(grouped.group_norms().detach().abs().max()) == 0.0

@@ -53,7 +53,8 @@ def prune_masks(field: VectorField, method: Method, threshold: float) -> dict[st
     Returns
     -------
     ``{parameter name: bool tensor}``; masks of gate logits (``log_alpha.*``) say which gates stay open, and
-    ``"edge_mask"`` (MLP fields) which input-output pairs ``(members, outputs, inputs)`` stay.
+    ``"edge_mask"`` (MLP fields, only when a pair is pruned) which input-output pairs ``(members, outputs,
+    inputs)`` stay.
 
     Examples
     --------
@@ -76,7 +77,8 @@ def prune_masks(field: VectorField, method: Method, threshold: float) -> dict[st
     pairs = _keep(method.adjacency(field), threshold, (1, 2))  # (members, outputs, inputs)
     if field.edge_mask is not None:
         pairs = pairs & (field.edge_mask > 0)
-    masks: dict[str, torch.Tensor] = {EDGE_MASK: pairs}
+    # an all-ones edge mask would only cost genes-fold passes: set one only when a pair goes
+    masks: dict[str, torch.Tensor] = {EDGE_MASK: pairs} if not pairs.all() or field.edge_mask is not None else {}
     if method.skip is not None:  # LassoNet: features (first-layer columns) and skip entries
         w = field.weights[0]
         cols = _keep(w.norm(dim=1, keepdim=True), threshold, (1, 2))  # (members, 1, inputs)
