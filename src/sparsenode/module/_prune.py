@@ -3,7 +3,7 @@
 The unit that is pruned follows each method's structure (METHODS.md section 3):
 
 - ``grouplasso``: the groups ``[W_1^{(i)}]_{., k}`` (input ``k`` of output ``i``), by their norm;
-- ``lassonet_inner``/``lassonet_outer``: input-output pairs (by ``|S| +`` first-layer column norm), whole inputs
+- ``lassonet_inner``/``lassonet_outer``: input-output pairs (by ``|S|`` plus the first-layer column norm), whole inputs
   (first-layer columns, by norm) and single skip entries;
 - ``pathreg``/``l0``, ``node``/``cnode``: input-output pairs, by the method's structural adjacency (the gate
   product, or the product of absolute weights; METHODS.md section 3).
@@ -53,8 +53,8 @@ def prune_masks(field: VectorField, method: Method, threshold: float) -> dict[st
     Returns
     -------
     ``{parameter name: bool tensor}``; masks of gate logits (``log_alpha.*``) say which gates stay open, and
-    ``"edge_mask"`` (MLP fields, only when a pair is pruned) which input-output pairs ``(members, outputs,
-    inputs)`` stay.
+    ``"edge_mask"`` (MLP fields, only when a pair is pruned) which input-output pairs stay, as
+    ``(members, outputs, inputs)``.
 
     Examples
     --------
