@@ -128,7 +128,9 @@ def apply_masks(field: VectorField, masks: dict[str, torch.Tensor]) -> None:
 def refit_method(method: Method, masks: dict[str, torch.Tensor]) -> Method:
     """The method without its penalty, whose step-wise proximal operator re-applies the pruning masks.
 
-    Training a field with it refits the surviving weights while pruned units stay exactly zero.
+    Training a field with it refits the surviving weights while pruned units stay exactly zero and gate logits stay
+    at ``+-GATE_LOGIT`` (their gradients vanish there: the gates are clamped at exactly 0 or 1). Apply the masks
+    (:func:`apply_masks`) once before training: the edge mask is set then, not by the step.
 
     Examples
     --------
@@ -138,8 +140,11 @@ def refit_method(method: Method, masks: dict[str, torch.Tensor]) -> Method:
     >>> m.name, m.penalty is None, m.prox is not None
     ('cnode', True, True)
     """
+    # the edge mask is a buffer the optimiser never touches; re-applying only parameter masks keeps the step free of
+    # host-device synchronisation (it runs inside CUDA-graph captures)
+    param_masks = {k: v for k, v in masks.items() if k != EDGE_MASK}
 
     def prox(field, lr, lambdas):
-        apply_masks(field, masks)
+        apply_masks(field, param_masks)
 
     return dataclasses.replace(method, penalty=None, prox=prox)

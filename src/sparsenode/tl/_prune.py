@@ -60,16 +60,11 @@ def _prune_and_refit(adata, key, threshold, refit_epochs, device, progress_bar, 
     apply_masks(model.field, masks)
     weights = bootstrap_weights(model.trajectories.counts, model.n_members, model.seed) if bootstrap else None
     method, history = model.method, dict(model.history)
-    gates = [p for n, p in model.field.named_parameters() if n.startswith("log_alpha")]
-    for p in gates:  # the structure is fixed: only the surviving weights are refitted
-        p.requires_grad_(False)
-    try:
+    try:  # the structure is fixed: the step re-applies the masks, so only surviving weights change
         model.method = refit_method(method, masks)
         model.fit(model.trajectories, config, progress_bar=progress_bar, member_weights=weights)
     finally:
         model.method = method
-        for p in gates:
-            p.requires_grad_(True)
     model.train_config = dataclasses.replace(config, max_epochs=fit_epochs)
     refit = model.history
     model.history = _joined_history(history, refit)
