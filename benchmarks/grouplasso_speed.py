@@ -1,8 +1,10 @@
 """One grouplasso training epoch on 200 genes: the batched field against a Python loop of 200 MLPs.
 
-Both sides do the same work per epoch: integrate every multiple-shooting segment (10 bins, 2 lineages x 30 bins)
-with the same fixed-step RK4 solver (so both take exactly the same number of function evaluations), MSE, backward,
-one Adam step, and the proximal group-lasso step on the first layer of every output's MLP.
+Both sides do the same work per epoch under the package's default objective (``--objective gradient``: one field
+evaluation at every training bin of 2 lineages x 30 bins against the smoothed slopes) or under multiple shooting
+(``--objective shooting``: every 10-bin segment integrated with the same fixed-step RK4 solver, so both take exactly
+the same number of function evaluations): MSE, backward, one Adam step, and the proximal group-lasso step on the
+first layer of every output's MLP.
 
 - batched: :class:`sparsenode.module.GroupedMLPField` (one einsum network for all outputs) with the package's
   proximal step.
@@ -13,7 +15,7 @@ one Adam step, and the proximal group-lasso step on the first layer of every out
 
 Run by hand (one torch thread)::
 
-    PYTHONPATH=src python benchmarks/grouplasso_speed.py --genes 200 --epochs 3
+    PYTHONPATH=src python benchmarks/grouplasso_speed.py --genes 200 --epochs 3 [--objective shooting]
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 
 from sparsenode.module import GroupedMLPField, get_method
-from sparsenode.train import TrainConfig, make_segments
+from sparsenode.train import TrainConfig, make_derivative_targets, make_segments
 from sparsenode.train._trainer import _segment_mse
 
 
@@ -114,12 +116,16 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=[32, 32])
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--objective", choices=["gradient", "shooting"], default="gradient")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     hidden = tuple(a.hidden)
     values, mask, times = _data(a.genes)
-    config = TrainConfig(solver="rk4", segment_bins=10)
-    seg = make_segments(values, mask, mask, times, config.segment_bins, torch.device("cpu"))
+    config = TrainConfig(solver="rk4", segment_bins=10, objective=a.objective)
+    if a.objective == "gradient":
+        seg = make_derivative_targets(values, mask, mask, times, config.smoothing, torch.device("cpu"))
+    else:
+        seg = make_segments(values, mask, mask, times, config.segment_bins, torch.device("cpu"))
     method = get_method("grouplasso")
     lam = method.lambdas
 
@@ -132,7 +138,7 @@ def main(argv=None) -> None:
     evals_l = loop.n_evals
     n_params = (sum(p.numel() for p in batched.parameters()), sum(p.numel() for p in loop.parameters()))
     print(
-        f"genes={a.genes} hidden={hidden} segments={seg.y0.shape[0]} threads={a.threads}\n"
+        f"genes={a.genes} hidden={hidden} objective={a.objective} rows={seg.lineage.shape[0]} threads={a.threads}\n"
         f"parameters: batched {n_params[0]}, loop {n_params[1]}; function evaluations: {evals_b} vs {evals_l}\n"
         f"one epoch, wall: batched {t_batched[0]:.3f} s, loop of {a.genes} MLPs {t_loop[0]:.3f} s, "
         f"ratio {t_loop[0] / t_batched[0]:.1f}x\n"

@@ -13,6 +13,8 @@ STATE_DICT = "state_dict"
 HISTORY = "history"
 METRICS = "metrics"
 TRAJECTORIES = "trajectories"
+PRUNE = "prune"  # params[PRUNE]: settings of sn.tl.prune; history[REFIT_START]: first refit epoch
+REFIT_START = "refit_start"
 
 # suffixes
 GRN_SUFFIX = "_grn"

@@ -293,7 +293,10 @@ class SparseNODE:
         members
             Return ``(members, genes, genes)`` instead of the mean over ensemble members.
         """
-        adj = to_numpy(self.method.adjacency(self.field)).transpose(0, 2, 1)
+        adj = self.method.adjacency(self.field)
+        if getattr(self.field, "edge_mask", None) is not None:  # pairs removed by sn.tl.prune
+            adj = adj * self.field.edge_mask
+        adj = to_numpy(adj).transpose(0, 2, 1)
         if self.field.input_mask is not None:
             adj = adj * to_numpy(self.field.input_mask)[None, :, None]
         return adj if members else adj.mean(axis=0)
@@ -510,8 +513,13 @@ class SparseNODE:
     def load_state_arrays(self, arrays: dict) -> None:
         """Load weights stored by :meth:`state_arrays`."""
         sd = {k.replace("__", "."): torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}
-        self.field.load_state_dict(sd)
+        self._load_field_state(sd)
         self.field.to(self.device).eval()
+
+    def _load_field_state(self, sd: dict) -> None:
+        if "edge_mask" in sd and hasattr(self.field, "set_edge_mask"):  # a pruned fit (sn.tl.prune)
+            self.field.set_edge_mask(sd["edge_mask"])
+        self.field.load_state_dict(sd)
 
     @classmethod
     def _from_config(cls, cfg: dict, var_names, device: str = "auto") -> SparseNODE:
@@ -632,7 +640,7 @@ class SparseNODE:
                 )
         model = cls._from_config(meta["config"], var_names, device=device)
         payload = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        model.field.load_state_dict(payload["state_dict"])
+        model._load_field_state(payload["state_dict"])
         model.field.to(model.device).eval()
         if "trajectories" in payload:
             d = {k: v.numpy() for k, v in payload["trajectories"].items()}

@@ -13,6 +13,7 @@ from ._methods import (
     prior_dependency,
     with_prior_penalty,
 )
+from ._prune import apply_masks, prune_masks, refit_method
 
 __all__ = [
     "ACTIVATIONS",
@@ -23,6 +24,7 @@ __all__ = [
     "Method",
     "VectorField",
     "abs_product",
+    "apply_masks",
     "build_field",
     "deterministic_gates",
     "gate_product",
@@ -31,6 +33,8 @@ __all__ = [
     "make_field",
     "prior_dependency",
     "prob_nonzero",
+    "prune_masks",
+    "refit_method",
     "sample_gates",
     "with_prior_penalty",
 ]

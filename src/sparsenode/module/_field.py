@@ -194,6 +194,34 @@ class MLPField(VectorField):
                 self.log_alpha.append(nn.Parameter(_gates.init_log_alpha((n_members, 1, fan_in), keep_prob, gen)))
         if skip is not None:
             self.skip = nn.Parameter(torch.zeros(n_members, n_genes, n_genes))
+        self.register_buffer("edge_mask", None)  # set by pruning: (members, outputs, inputs) 0/1, see set_edge_mask
+
+    def set_edge_mask(self, mask: torch.Tensor | None) -> None:
+        """Remove single input-output pairs: output ``i`` sees input ``j`` only where ``mask[e, i, j]`` is 1.
+
+        A shared MLP cannot drop one pair by zeroing weights, so a masked field evaluates the network once per
+        output on its own masked input (exact, about ``genes`` times the cost of a pass). ``None`` removes the mask.
+        The mask is a buffer: it is saved in the state dict.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sparsenode.module import MLPField, jacobian
+        >>> field = MLPField(3, hidden=(8,))
+        >>> mask = torch.ones(1, 3, 3)
+        >>> mask[0, 0, 2] = 0.0  # input 2 no longer acts on output 0
+        >>> field.set_edge_mask(mask)
+        >>> jacobian(field, torch.rand(1, 4, 3))[0, :, 0, 2].abs().max().item()
+        0.0
+        """
+        if mask is None:
+            self.edge_mask = None
+            return
+        mask = torch.as_tensor(mask, dtype=torch.float32, device=self.weights[0].device)
+        shape = (self.n_members, self.n_genes, self.n_genes)
+        if tuple(mask.shape) != shape:
+            raise ValueError(f"edge mask must have shape (members, outputs, inputs) = {shape}, got {tuple(mask.shape)}")
+        self.edge_mask = mask.clone()
 
     @property
     def n_layers(self) -> int:
@@ -224,6 +252,14 @@ class MLPField(VectorField):
         return {"W": ws, "b": list(self.biases)}
 
     def _network(self, y: torch.Tensor, cache: dict) -> torch.Tensor:
+        if self.edge_mask is None:
+            return self._dense(y, cache)
+        e, b, d = y.shape
+        masked = (y.unsqueeze(1) * self.edge_mask.unsqueeze(2)).reshape(e, d * b, d)  # output i's own inputs
+        out = self._dense(masked, cache).reshape(e, d, b, d)  # (members, for output i, batch, all outputs)
+        return torch.diagonal(out, dim1=1, dim2=3)  # output i of pass i: (members, batch, outputs)
+
+    def _dense(self, y: torch.Tensor, cache: dict) -> torch.Tensor:
         h = y
         last = self.n_layers - 1
         for i, (w, b) in enumerate(zip(cache["W"], cache["b"], strict=True)):
@@ -306,9 +342,13 @@ class GroupedMLPField(VectorField):
             h = self._act(torch.einsum("ebih,eioh->ebio", h, w) + bias.unsqueeze(1))
         return torch.einsum("ebih,eih->ebi", h, self.last) + self.last_bias.unsqueeze(1)
 
-    def group_norms(self) -> torch.Tensor:
-        """``||[W_1^{(i)}]_{., k}||_2`` as ``(members, output i, input k)``."""
-        return self.first.norm(dim=2)
+    def group_norms(self, keepdim: bool = False) -> torch.Tensor:
+        """``||[W_1^{(i)}]_{., k}||_2`` as ``(members, output i, input k)`` (``keepdim``: ``(members, i, 1, k)``).
+
+        Summed squares rather than ``Tensor.norm``: a norm over the strided hidden axis is about 15x slower on CPU
+        (200 genes, hidden 32), and this runs after every optimiser step (proximal step, sparsity).
+        """
+        return self.first.pow(2).sum(dim=2, keepdim=keepdim).sqrt()
 
     def config(self) -> dict:
         """JSON-serialisable constructor arguments."""

@@ -83,7 +83,7 @@ def _l0_penalty(field: MLPField, lambdas: dict) -> torch.Tensor:
 def _group_prox(field: GroupedMLPField, lr: float, lambdas: dict) -> None:
     with torch.no_grad():
         w = field.first  # (members, output, hidden, input): groups over the hidden axis
-        norms = w.norm(dim=2, keepdim=True)
+        norms = field.group_norms(keepdim=True)
         shrink = torch.clamp(1.0 - lr * lambdas["lambda_group"] / norms.clamp_min(1e-12), min=0.0)
         w.mul_(shrink)
 

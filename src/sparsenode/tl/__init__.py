@@ -6,6 +6,7 @@ from ._grn import infer_grn
 from ._heldout import evaluate_heldout, spurious_feature_sparsity
 from ._path import regularization_path
 from ._perturb import perturbation_screen, simulate_knockout, simulate_perturbation
+from ._prune import prune
 from ._regulators import lineage_regulators
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "infer_grn",
     "lineage_regulators",
     "perturbation_screen",
+    "prune",
     "regularization_path",
     "simulate_knockout",
     "simulate_perturbation",
