@@ -66,8 +66,10 @@ def sparsenode_method(name: str) -> Callable:
 
     Returns
     -------
-    ``fn(adata, *, time_key, lineage_key, seed, grn_mode="structure", knockouts="auto", **fit_kwargs)`` returning
-    ``(edges, extra)``: the edges of :func:`sparsenode.get.grn` and the fit's ``train_mse``, ``feature_sparsity``,
+    ``fn(adata, *, time_key, lineage_key, seed, grn_mode=None, knockouts="auto", **fit_kwargs)`` returning
+    ``(edges, extra)``: the edges of :func:`sparsenode.get.grn` (read out by :func:`sparsenode.tl.infer_grn` with
+    ``mode=grn_mode``; ``None``, the default, uses ``infer_grn``'s own default, so a benchmark scores the network a
+    user gets with default settings) and the fit's ``train_mse``, ``feature_sparsity``,
     ``weight_sparsity`` and ``epochs``. On toy systems with a known ODE (:func:`sparsenode.datasets.toy_grn`) it also
     knocks out ``knockouts`` (``"auto"``: the first two genes; ``None``: none) and reports
     ``perturbation_sign_agreement`` and ``perturbation_spearman`` of the predicted against the true change of every
@@ -91,7 +93,7 @@ def sparsenode_method(name: str) -> Callable:
         time_key: str = "time",
         lineage_key: str | None = "lineage",
         seed: int = 0,
-        grn_mode: str = "structure",
+        grn_mode: str | None = None,
         knockouts="auto",
         **fit_kwargs,
     ):
@@ -99,7 +101,7 @@ def sparsenode_method(name: str) -> Callable:
         fit_node(
             adata, method=name, time_key=time_key, lineage_key=lineage_key, seed=seed, key_added=name, **fit_kwargs
         )
-        infer_grn(adata, key=name, mode=grn_mode)
+        infer_grn(adata, key=name, **({} if grn_mode is None else {"mode": grn_mode}))
         edges = grn(adata, name)
         extra = {k: float(v) for k, v in adata.uns[name]["metrics"].items()}
         extra["epochs"] = float(len(np.asarray(adata.uns[name]["history"]["loss"])))
