@@ -139,3 +139,16 @@ def test_hier_prox_keeps_hierarchy():
     s_norm = f.skip.norm(dim=2)[0]
     w_inf = f.weights[0].abs().amax(dim=1)[0]
     assert torch.all(w_inf <= m.lambdas["rho"] * s_norm + 1e-5)
+
+
+def test_outer_skip_ignores_masked_sources():
+    mask = torch.tensor([1.0, 0.0, 1.0])
+    field = MLPField(3, hidden=(4,), skip="outer", input_mask=mask)
+    with torch.no_grad():
+        field.skip.fill_(0.5)
+    z = torch.rand(1, 2, 3)
+    moved = z.clone()
+    moved[..., 1] += 1.0  # only the masked gene changes
+    delta = field.apply_outer_skip(moved) - field.apply_outer_skip(z)
+    # the masked gene keeps its own identity term, but drives no output through S
+    assert torch.allclose(delta, torch.tensor([0.0, 1.0, 0.0]).expand_as(delta))

@@ -240,10 +240,13 @@ class MLPField(VectorField):
         return [_gates.prob_nonzero(la).expand_as(w) for la, w in zip(self.log_alpha, self.weights, strict=True)]
 
     def apply_outer_skip(self, states: torch.Tensor) -> torch.Tensor:
-        """LassoNet outer: ``z + z S`` on solver output ``(..., members, batch, genes)``; identity otherwise."""
+        """LassoNet outer: ``z + (z * mask) S`` on solver output ``(..., members, batch, genes)``; identity otherwise.
+
+        Masked sources (``input_mask``: genes that may not regulate) reach no output through the skip either.
+        """
         if self.skip_mode != "outer":
             return states
-        return states + torch.matmul(states, self.skip)
+        return states + torch.matmul(states * self.input_mask, self.skip)
 
     def _effective(self, sample: bool) -> dict:
         ws = list(self.weights)
