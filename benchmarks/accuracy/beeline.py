@@ -71,7 +71,12 @@ def main():
     rows = []
     for name, r, inp, _ in c.replicates(ds, reps):
         res = run_one(
-            inp, modes=a.mode.split(","), objective=a.objective, members=a.members, bootstrap=a.bootstrap, seed=r,
+            inp,
+            modes=a.mode.split(","),
+            objective=a.objective,
+            members=a.members,
+            bootstrap=a.bootstrap,
+            seed=r,
             extra=extra,
         )
         rows.append({"dataset": name, "replicate": r, **res})

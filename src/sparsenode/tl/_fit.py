@@ -25,7 +25,7 @@ DEFAULT_EPOCHS = {"gradient": 1000, "shooting": 500, "hybrid": 800}
 
 
 def default_activation(method: str, objective: str) -> str:
-    """``fit_node``'s non-linearity when none is given: ``"silu"`` for PathReg by gradient matching, else ``"softplus"``.
+    """``fit_node``'s non-linearity when none is given: ``"silu"`` for PathReg by gradient matching, else softplus.
 
     SiLU was measured against softplus for PathReg fitted by gradient matching (``docs/accuracy.md``: BEELINE best
     peer beaten on 6/10 data sets instead of 4/10; known truth higher on average over initialisations); the other
