@@ -77,6 +77,21 @@ def test_gradient_matching_is_the_default_and_solves_no_ode(toy):
     assert int(toy2.uns["pathreg"]["history"]["n_evals"]) > 2 * 2
 
 
+def test_pathreg_by_gradient_matching_defaults_to_silu_and_other_fits_keep_softplus(toy):
+    _fit(toy)
+    assert toy.uns["pathreg"]["params"]["activation"] == "silu"
+    model = SparseNODE.from_adata(toy, device="cpu")  # the stored fit rebuilds the same field
+    assert model.activation == "silu" and model.field.activation == "silu"
+    net = model.adjacency()
+    np.testing.assert_allclose(net, toy.uns["pathreg"]["adjacency"], rtol=1e-5, atol=1e-7)
+    _fit(toy, objective="shooting", max_epochs=1)
+    assert toy.uns["pathreg"]["params"]["activation"] == "softplus"
+    _fit(toy, activation="softplus")  # an explicit choice wins
+    assert toy.uns["pathreg"]["params"]["activation"] == "softplus"
+    sn.tl.fit_node(toy, method="cnode", time_key="time", lineage_key="lineage", **FAST)
+    assert toy.uns["cnode"]["params"]["activation"] == "softplus"
+
+
 def test_bad_objective_and_smoothing(toy):
     with pytest.raises(ValueError, match="objective"):
         _fit(toy, objective="bogus")

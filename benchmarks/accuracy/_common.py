@@ -25,6 +25,14 @@ PEERS = [
 LINEAGE_KEY = "lineages"  # BEELINE membership matrix: shared progenitors belong to every lineage
 
 
+def parse_kwargs(text: str) -> dict:
+    """``"activation='silu',smoothing=2.0"`` -> ``{"activation": "silu", "smoothing": 2.0}`` (Python literals)."""
+    import ast
+
+    call = ast.parse(f"f({text})", mode="eval").body
+    return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+
+
 def one_thread() -> None:
     """Keep torch on one CPU thread (the dev machine is shared)."""
     import torch

@@ -60,8 +60,10 @@ def main():
     p.add_argument("--objective", default="gradient")
     p.add_argument("--members", type=int, default=1)
     p.add_argument("--bootstrap", action="store_true")
+    p.add_argument("--fit", default="", help="extra fit_pathreg arguments, e.g. \"activation='silu',smoothing=2.0\"")
     p.add_argument("--out", default=None)
     a = p.parse_args()
+    extra = c.parse_kwargs(a.fit)
     c.one_thread()
     ref = c.reference_table()
     reps = [int(r) for r in a.reps.split(",")]
@@ -69,7 +71,13 @@ def main():
     rows = []
     for name, r, inp, _ in c.replicates(ds, reps):
         res = run_one(
-            inp, modes=a.mode.split(","), objective=a.objective, members=a.members, bootstrap=a.bootstrap, seed=r
+            inp,
+            modes=a.mode.split(","),
+            objective=a.objective,
+            members=a.members,
+            bootstrap=a.bootstrap,
+            seed=r,
+            extra=extra,
         )
         rows.append({"dataset": name, "replicate": r, **res})
         print(rows[-1], flush=True)

@@ -33,8 +33,10 @@ def main():
     p.add_argument("--mode", default="flux_lagens", help="readout(s), comma-separated; the first is the headline")
     p.add_argument("--objective", default="gradient")
     p.add_argument("--only", default=None, help="comma-separated subset of krumsiek11,toy_grn_10,toy_grn_50")
+    p.add_argument("--fit", default="", help="extra fit_pathreg arguments, e.g. \"activation='silu',smoothing=2.0\"")
     p.add_argument("--out", default=None)
     a = p.parse_args()
+    extra = c.parse_kwargs(a.fit)
     c.one_thread()
     rows = []
     for seed in [int(s) for s in a.seeds.split(",")]:
@@ -44,7 +46,7 @@ def main():
             t0 = time.perf_counter()
             sn.tl.fit_pathreg(
                 adata, time_key="time", lineage_key="lineage", objective=a.objective, seed=seed,
-                progress_bar=False, device="cpu",
+                progress_bar=False, device="cpu", **extra,
             )  # fmt: skip
             truth = adata.uns["true_network"]
             genes = list(map(str, adata.var_names))

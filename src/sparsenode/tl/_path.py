@@ -13,6 +13,7 @@ from ..model._model import DEFAULT_HIDDEN
 from ..module import get_method
 from ..pp._trajectories import bin_trajectories
 from ..train import TrainConfig
+from ._fit import default_activation
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ def regularization_path(
     progress_bar = settings.progress_bar if progress_bar is None else progress_bar
     name = PATH_LAMBDA[method]
     traj = bin_trajectories(adata, time_key=time_key, lineage_key=lineage_key, genes=genes, layer=layer, n_bins=n_bins)
-    model = SparseNODE(traj.var_names, method=method, hidden=hidden, seed=seed, device=device)
+    activation = default_activation(method, objective)  # the non-linearity fit_node would use
+    model = SparseNODE(traj.var_names, method=method, hidden=hidden, activation=activation, seed=seed, device=device)
     config = TrainConfig(
         max_epochs=epochs_per_lambda,
         lr=lr,
