@@ -13,7 +13,7 @@ from ..model._model import DEFAULT_HIDDEN
 from ..module import get_method
 from ..pp._trajectories import bin_trajectories
 from ..train import TrainConfig
-from ._fit import default_activation
+from ._fit import default_activation, default_lr
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def regularization_path(
     n_bins: int = 30,
     hidden=DEFAULT_HIDDEN,
     epochs_per_lambda: int = 200,
-    lr: float = 1e-2,
+    lr: float | None = None,
     segment_bins: int | None = 10,
     objective: str = "gradient",
     device: str = "auto",
@@ -109,6 +109,7 @@ def regularization_path(
     name = PATH_LAMBDA[method]
     traj = bin_trajectories(adata, time_key=time_key, lineage_key=lineage_key, genes=genes, layer=layer, n_bins=n_bins)
     activation = default_activation(method, objective)  # the non-linearity fit_node would use
+    lr = default_lr(method, objective) if lr is None else lr  # and its learning rate
     model = SparseNODE(traj.var_names, method=method, hidden=hidden, activation=activation, seed=seed, device=device)
     config = TrainConfig(
         max_epochs=epochs_per_lambda,
