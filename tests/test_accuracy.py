@@ -106,11 +106,12 @@ def test_flux_is_the_mean_of_jacobian_times_source_slope(toy):
     model = SparseNODE.from_adata(toy, device="cpu")
     traj = model.trajectories
     _, slope = smooth_trajectories(traj.values, traj.mask, traj.times, model.train_config.smoothing)
-    x = torch.as_tensor(traj.values[traj.mask]).unsqueeze(0)
+    assert model.n_members == 16  # the default ensemble on a small system; its network is the members' mean
+    x = torch.as_tensor(traj.values[traj.mask]).unsqueeze(0).expand(model.n_members, -1, -1)
     model.field.prepare(sample=False)
-    jac = jacobian(model.field, x)[0].numpy()  # (bins, target, source)
+    jac = jacobian(model.field, x).numpy()  # (members, bins, target, source)
     model.field.release()
-    expected = np.abs(jac * slope[traj.mask][:, None, :]).mean(axis=0).T  # [source, target]
+    expected = np.abs(jac * slope[traj.mask][None, :, None, :]).mean(axis=(0, 1)).T  # [source, target]
     net = signed_network(model, mode="flux", threshold=0.0)
     np.testing.assert_allclose(np.abs(net["weight"]), expected, rtol=1e-4, atol=1e-7)
     np.testing.assert_array_equal(np.sign(net["weight"]), np.sign(net["mean_jacobian"]))
@@ -144,7 +145,7 @@ def _abs_lagged_corr(src, tgt):
 def test_flux_lagens_weighs_flux_ranks_against_pooled_within_lineage_and_lead_ranks(toy):
     from scipy.stats import rankdata
 
-    _fit(toy)
+    _fit(toy, n_members=1)  # the rank arithmetic of one model
     model = SparseNODE.from_adata(toy, device="cpu")
     flux = np.abs(signed_network(model, mode="flux", threshold=0.0)["weight"])
     v, m = model.trajectories.values.astype(np.float64), model.trajectories.mask
@@ -184,7 +185,7 @@ def test_flux_lagens_weighs_flux_ranks_against_pooled_within_lineage_and_lead_ra
 def test_flux_corr_averages_the_ranks_of_flux_and_correlation(toy):
     from scipy.stats import rankdata
 
-    _fit(toy)
+    _fit(toy, n_members=1)
     model = SparseNODE.from_adata(toy, device="cpu")
     flux = np.abs(signed_network(model, mode="flux", threshold=0.0)["weight"])
     x = model.trajectories.values[model.trajectories.mask]
@@ -263,7 +264,7 @@ def test_ensemble_stores_frequency_and_sign_agreement_shown_by_get_grn(toy, tmp_
     pd.testing.assert_frame_equal(sn.get.grn(back), edges)
     # a single model has no confidence columns
     single = toy.copy()
-    _fit(single)
+    _fit(single, n_members=1)
     sn.tl.infer_grn(single)
     assert K.FREQUENCY not in single.uns["pathreg"]["grn"]
     assert K.FREQUENCY not in sn.get.grn(single).columns
@@ -282,5 +283,14 @@ def test_ensemble_is_one_batched_fit_with_different_members(toy):
 
 def test_bootstrap_needs_several_members(toy):
     with pytest.raises(ValueError, match="n_members"):
-        _fit(toy, bootstrap=True)
+        _fit(toy, n_members=1, bootstrap=True)
     assert "pathreg" not in toy.uns
+
+
+def test_default_ensemble_size_depends_on_objective_and_size(toy):
+    _fit(toy)  # gradient matching on 6 genes: the default ensemble
+    assert int(toy.uns["pathreg"]["params"]["n_members"]) == 16
+    _fit(toy, objective="shooting", max_epochs=2)  # ODE solves cost per member: one
+    assert int(toy.uns["pathreg"]["params"]["n_members"]) == 1
+    _fit(toy, n_members=3)  # an explicit size wins
+    assert int(toy.uns["pathreg"]["params"]["n_members"]) == 3

@@ -65,8 +65,9 @@ def test_prior_round_trip(toy, tmp_path):
     assert loaded.prior_edges == model.prior_edges and loaded.lambda_prior == 0.5
     pen = back.training_method().penalty(back.field, back.lambdas).detach()
     base = back.method.penalty(back.field, back.lambdas).detach()
-    assert float(pen) > float(base)  # the prior term is rebuilt, on top of l0's own penalty
-    assert float(pen) == pytest.approx(float(model.training_method().penalty(model.field, model.lambdas).detach()))
+    assert bool((pen > base).all())  # the prior term is rebuilt, on top of l0's own penalty (one per member)
+    again = model.training_method().penalty(model.field, model.lambdas).detach()
+    np.testing.assert_allclose(pen.numpy(), again.numpy(), rtol=1e-6)
 
 
 def test_mask_mode_unchanged_and_regulator_lists(toy):

@@ -43,8 +43,10 @@ def test_pruned_groups_stay_zero_through_the_refit(toy):
     stored = sn.SparseNODE.from_adata(toy, key="grouplasso", device="cpu")
     masks = prune_masks(stored.field, stored.method, 0.5)
     sn.tl.prune(toy, "grouplasso", threshold=0.5, refit_epochs=20)
-    adj = toy.uns["grouplasso_pruned"]["adjacency"]  # [source, target]; masks are (members, output, input)
-    pruned = ~masks["first"][0].any(dim=1).numpy().T
+    # masks are (members, output, hidden, input); each member of the (default) ensemble keeps its own zeros
+    model = sn.SparseNODE.from_adata(toy, key="grouplasso_pruned", device="cpu")
+    adj = model.adjacency(members=True)  # (members, source, target)
+    pruned = (~masks["first"].any(dim=2)).numpy().transpose(0, 2, 1)
     assert pruned.any()
     assert np.all(adj[pruned] == 0)
     assert toy.uns["grouplasso_pruned"]["metrics"]["feature_sparsity"] >= pruned.mean() - 1e-6

@@ -570,7 +570,7 @@ class SparseNODE:
         >>> adata = sn.datasets.toy_grn(n_genes=5, n_cells=300, seed=0)
         >>> sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=3, progress_bar=False)
         >>> sn.SparseNODE.from_adata(adata, key="pathreg")
-        SparseNODE(method='pathreg', genes=5, hidden=(32, 32), members=1, fitted)
+        SparseNODE(method='pathreg', genes=5, hidden=(32, 32), members=16, fitted)
         """
         if key not in adata.uns:
             fitted = [k for k, v in adata.uns.items() if isinstance(v, dict) and K.STATE_DICT in v]
