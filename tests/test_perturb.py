@@ -177,3 +177,19 @@ def test_toy_knockouts_agree_with_true_perturbed_odes():
     big = np.abs(t) > 0.05
     assert (np.sign(p[big]) == np.sign(t[big])).mean() >= 0.8
     assert spearmanr(p[big], t[big])[0] >= 0.7
+
+
+def test_ensemble_simulation_is_the_median_so_a_diverging_member_cannot_move_it():
+    import torch
+
+    model = sn.SparseNODE(["a", "b", "c"], method="node", hidden=(4,), n_members=3, seed=0)
+    x0, t = np.full((2, 3), 0.5), np.linspace(0.0, 1.0, 6)
+    calm = model.simulate(x0, t, members=True)
+    with torch.no_grad():  # member 2 gets a huge constant drive: its trajectories run away
+        model.field.biases[-1][2] += 1e4
+    runaway = model.simulate(x0, t, members=True)
+    assert np.abs(runaway[2, :, -1]).min() > 1e3
+    np.testing.assert_allclose(runaway[:2], calm[:2], atol=1e-4)  # shared adaptive steps differ slightly
+    out = model.simulate(x0, t)
+    np.testing.assert_allclose(out, np.median(runaway, axis=0), rtol=1e-6)
+    assert np.abs(out).max() < 10  # the mean would be ~1e3 away

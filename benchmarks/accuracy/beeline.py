@@ -3,8 +3,9 @@
 Usage (repository root, 2-core CPU dev machine)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src:benchmarks/accuracy nice -n 10 python benchmarks/accuracy/beeline.py \
-        [--reps 0,1,2,3,4] [--mode flux_lagens[,flux_lagcorr,flux]] [--objective gradient] [--members 1] [--bootstrap] \
+        [--reps 0,1,2,3,4] [--mode flux_lagens[,flux_lagcorr,flux]] [--objective gradient] [--members M] [--bootstrap] \
         [--out results/x.csv]
+    python benchmarks/accuracy/beeline.py --from-csv results/a.csv,results/b.csv   # re-print, e.g. of split runs
 
 Prints per data set the median AUPRC ratio over replicates of PathReg, the three reference baselines and the best
 of the 12 published peers, and how many data sets PathReg wins.
@@ -58,11 +59,15 @@ def main():
     p.add_argument("--datasets", default=None)
     p.add_argument("--mode", default="flux_lagens", help="readout(s), comma-separated; the first is the headline")
     p.add_argument("--objective", default="gradient")
-    p.add_argument("--members", type=int, default=1)
+    p.add_argument("--members", type=int, default=None, help="ensemble size (default: the package default)")
     p.add_argument("--bootstrap", action="store_true")
     p.add_argument("--fit", default="", help="extra fit_pathreg arguments, e.g. \"activation='silu',smoothing=2.0\"")
     p.add_argument("--out", default=None)
+    p.add_argument("--from-csv", default=None, help="comma-separated result files to summarise instead of fitting")
     a = p.parse_args()
+    if a.from_csv:
+        report(pd.concat([pd.read_csv(f) for f in a.from_csv.split(",")], ignore_index=True), c.reference_table())
+        return
     extra = c.parse_kwargs(a.fit)
     c.one_thread()
     ref = c.reference_table()
@@ -85,6 +90,10 @@ def main():
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(a.out, index=False)
+    report(df, ref)
+
+
+def report(df: pd.DataFrame, ref: pd.DataFrame) -> None:
     tab = summary(df, ref)
     print(tab.round(2).to_string())
     for b in ("pearson", "lagged_correlation", "ridge_derivative", "best_peer"):

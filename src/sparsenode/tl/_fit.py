@@ -231,8 +231,8 @@ def fit_node(
     lambda_prior
         Strength of the soft penalty (default 0.1 with ``"penalty"``/``"both"``; not accepted with ``"mask"``).
     n_members
-        Ensemble members fitted together in one batched solve (different initialisations); the model is their
-        mean (its network, simulations and knockouts). Default (``None``): 16 for gradient matching on at most
+        Ensemble members fitted together in one batched solve (different initialisations); the network is the
+        members' mean, simulations and knockouts their median. Default (``None``): 16 for gradient matching on at most
         100 genes, where the ensemble ranks edges clearly better than one fit at about twice its cost, and 1
         otherwise (:func:`default_members`).
     bootstrap
