@@ -11,7 +11,7 @@ from sparsenode import _keys as K
 from sparsenode.model import SparseNODE
 from sparsenode.module import jacobian
 from sparsenode.tl._fit import bootstrap_weights
-from sparsenode.tl._grn import edge_confidence, signed_network
+from sparsenode.tl._grn import damp_indirect, edge_confidence, signed_network
 from sparsenode.train import DerivativeTargets, TrainConfig, make_derivative_targets, objective, smooth_trajectories
 
 FAST = dict(max_epochs=6, hidden=(8, 8), n_bins=12, progress_bar=False, device="cpu")
@@ -169,12 +169,17 @@ def test_flux_lagens_weighs_flux_ranks_against_pooled_within_lineage_and_lead_ra
     lag1 = _abs_lagged_corr(v[:, :-1][both], v[:, 1:][both])
     parts.append(rank(lag1 - lag1.T))  # the lead: the source predicts the target better than the reverse
     expected = (2.0 * rank(flux) + np.sum(parts, axis=0)) / 7.0
-    net = signed_network(model, threshold=0.0)  # the default mode
-    np.testing.assert_allclose(np.abs(net["weight"][off]), expected, rtol=1e-5)
-    np.testing.assert_array_equal(np.sign(net["weight"][off]), np.sign(net["mean_jacobian"][off]))
-    assert not np.diag(net["weight"]).any()
+    raw = signed_network(model, threshold=0.0, indirect=1.0)  # the default mode without the indirect-edge step
+    np.testing.assert_allclose(np.abs(raw["weight"][off]), expected, rtol=1e-5)
+    np.testing.assert_array_equal(np.sign(raw["weight"][off]), np.sign(raw["mean_jacobian"][off]))
+    assert not np.diag(raw["weight"]).any()
+    full = np.zeros((6, 6))
+    full[off] = expected
+    net = signed_network(model, threshold=0.0)  # the default: edges a stronger two-step path explains are halved
+    np.testing.assert_allclose(np.abs(net["weight"]), damp_indirect(full, 0.5), rtol=1e-5, atol=1e-7)
+    assert (np.abs(net["weight"][off]) < expected - 1e-6).any()
     # lag=1: one lag, pooled and within lineages, plus the lead
-    net1 = signed_network(model, threshold=0.0, lag=1)
+    net1 = signed_network(model, threshold=0.0, lag=1, indirect=1.0)
     expected1 = (2.0 * rank(flux) + parts[0] + parts[1] + parts[4]) / 5.0
     np.testing.assert_allclose(np.abs(net1["weight"][off]), expected1, rtol=1e-5)
     with pytest.raises(ValueError, match="pair"):
@@ -225,6 +230,36 @@ def test_bootstrap_weights_resample_cells():
     assert not np.allclose(w[0], w[1])
     with pytest.raises(ValueError, match="no cells"):
         bootstrap_weights(np.zeros((1, 3)), 4, seed=0)
+
+
+def test_damp_indirect_halves_only_shortcuts_of_stronger_paths():
+    w = np.zeros((4, 4))
+    w[0, 1], w[1, 2], w[0, 2] = 0.9, -0.8, 0.5  # a -> b -| c, and a weaker shortcut a -> c
+    w[2, 3], w[1, 3] = 0.3, 0.95  # c -> d is weaker than b -> d, but no path explains it (b -> c -> d is weaker)
+    w[3, 3] = 5.0  # self-loops neither count as a path nor change
+    out = damp_indirect(w, 0.5)
+    assert out[0, 2] == pytest.approx(0.25)
+    np.testing.assert_array_equal(np.delete(out.ravel(), 2), np.delete(w.ravel(), 2))
+    w[0, 2] = 0.75  # within the 10 % tolerance of the path (0.8): kept
+    assert damp_indirect(w, 0.0)[0, 2] == 0.75
+    w[0, 2] = -0.5  # the sign survives
+    assert damp_indirect(w, 0.5)[0, 2] == pytest.approx(-0.25)
+    np.testing.assert_array_equal(damp_indirect(w, 1.0), w)
+    with pytest.raises(ValueError, match="indirect"):
+        damp_indirect(w, 1.5)
+
+
+def test_infer_grn_records_the_indirect_factor_and_rejects_bad_ones(toy):
+    _fit(toy, n_members=2)
+    sn.tl.infer_grn(toy)
+    assert toy.uns["pathreg"]["grn"]["indirect"] == 0.5
+    sn.tl.infer_grn(toy, mode="flux")  # other modes leave explained edges alone by default
+    assert toy.uns["pathreg"]["grn"]["indirect"] == 1.0
+    before = toy.varp["pathreg_grn"].copy()
+    for bad in (-0.1, 2, "half"):
+        with pytest.raises(ValueError, match="indirect"):
+            sn.tl.infer_grn(toy, indirect=bad)
+    np.testing.assert_array_equal(toy.varp["pathreg_grn"], before)  # nothing written by a refused call
 
 
 def test_edge_confidence_counts_members_and_signs():
