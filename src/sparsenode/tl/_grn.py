@@ -356,13 +356,12 @@ def infer_grn(
     - ``"jacobian"``: the mean absolute Jacobian along the trajectory, unmasked;
     - ``"combined"``: the mean absolute Jacobian, masked by the structural adjacency.
 
-    ``"flux_lagens"`` is the default because it ranked true edges best in our measurements (docs/accuracy.md, one
-    default fit per replicate or seed): on the 10 BEELINE data sets (replicates 0-4) its median AUPRC ratio beat the
-    absolute Pearson correlation / the lagged correlation / ridge regression of derivatives / the best of 12
-    published peers on 9 / 8 / 10 / 4 data sets (``"flux_lagcorr"``: 8 / 6 / 10 / 3, ``"flux"``: 5 / 4 / 8 / 1); its
-    mean ratio over 5 seeds on krumsiek11 / toy_grn (10 genes) / toy_grn (50 genes) was 2.09 / 2.68 / 5.29
-    (``"flux_lagcorr"`` 2.08 / 2.80 / 4.90, ``"flux"`` 1.74 / 2.00 / 2.04). The flux in turn beat the mean absolute
-    Jacobian and ``"structure"`` there.
+    ``"flux_lagens"`` is the default because it ranked true edges best in our measurements (docs/accuracy.md): with
+    single softplus fits on the 10 BEELINE data sets (replicates 0-4) its median AUPRC ratio beat the absolute Pearson
+    correlation / the lagged correlation / ridge regression of derivatives / the best of 12 published peers on 9 / 8
+    / 10 / 4 data sets (``"flux_lagcorr"``: 8 / 6 / 10 / 3, ``"flux"``: 5 / 4 / 8 / 1). With today's default fit (a
+    16-member ensemble) and the indirect-edge step below: 9 / 8 / 10 / 8, and a mean ratio over 5 seeds of 2.37 /
+    2.74 / 5.40 on krumsiek11 / toy_grn (10 genes) / toy_grn (50 genes).
 
     With an ensemble (``n_members > 1`` in the fit, e.g. ``bootstrap=True``), the network is the members' mean
     and each edge also gets a stability-selection ``frequency`` (fraction of members that rank it among their
