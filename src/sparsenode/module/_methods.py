@@ -180,7 +180,7 @@ METHODS: dict[str, Method] = {
         "mlp",
         None,
         None,
-        {"lambda_weight": 1e-2},
+        {"lambda_weight": 1e-3},
         lambda f, lam: lam["lambda_weight"] * _cnode_penalty(f),
         None,
         lambda f: abs_product(f),
