@@ -363,7 +363,7 @@ def infer_grn(
     16-member ensemble) and the indirect-edge step below: 9 / 8 / 10 / 8, and a mean ratio over 5 seeds of 2.37 /
     2.74 / 5.40 on krumsiek11 / toy_grn (10 genes) / toy_grn (50 genes).
 
-    With an ensemble (``n_members > 1`` in the fit, e.g. ``bootstrap=True``), the network is the members' mean
+    With an ensemble (a default fit on up to 100 genes, or ``n_members > 1``), the network is the members' mean
     and each edge also gets a stability-selection ``frequency`` (fraction of members that rank it among their
     ``n_genes`` strongest edges) and a ``sign_agreement`` (fraction of members that agree with the ensemble's
     sign).
