@@ -50,6 +50,7 @@ def signed(fitted):
     w = np.zeros((n, n), dtype=np.float32)
     w[0, 2], w[0, 3], w[1, 4], w[2, 5], w[3, 6], w[4, 7], w[1, 0] = 0.9, -0.7, 0.5, -0.4, 0.3, -0.2, -0.6
     fitted.varp["pathreg_grn"] = w
+    fitted.uns["pathreg"]["grn"]["frequency"] = np.ones((n, n), dtype=np.float32)  # every member agrees
     return fitted
 
 
@@ -143,6 +144,21 @@ def test_regulatory_graph_signs_in_two_colours(signed, layout):
     assert any("activation" in t for t in legend) and any("repression" in t for t in legend)
     labels = {t.get_text() for t in ax.texts}
     assert {"g0", "g1", "g7"} <= labels
+
+
+def test_regulatory_graph_dashes_edges_few_members_select(signed):
+    signed.uns["pathreg"]["grn"]["frequency"][0, 2] = 0.25  # g0 -> g2: a quarter of the members
+    ax = sn.pl.regulatory_graph(signed, show=False)  # an ensemble: dashed by default
+    gids = {p.get_gid(): p for p in _arrows(ax)}
+    assert "activation-uncertain" in gids and gids["activation-uncertain"].get_linestyle() == "--"
+    assert sum(p.get_linestyle() == "--" for p in _arrows(ax)) == 1
+    assert any("frequency" in t.get_text() for t in ax.get_legend().get_texts())
+    ax = sn.pl.regulatory_graph(signed, confidence=False, show=False)
+    assert not any(p.get_linestyle() == "--" for p in _arrows(ax))
+    del signed.uns["pathreg"]["grn"]["frequency"]  # a single model: nothing to show
+    with pytest.raises(ValueError, match="n_members"):
+        sn.pl.regulatory_graph(signed, confidence=True, show=False)
+    assert not any(p.get_linestyle() == "--" for p in _arrows(sn.pl.regulatory_graph(signed, show=False)))
 
 
 def test_regulatory_graph_width_follows_weight_and_top_k(signed):

@@ -266,6 +266,7 @@ def regulatory_graph(
     layout: str = "spring",
     max_labels: int = 30,
     seed: int = 0,
+    confidence: bool | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
 ) -> Axes | None:
@@ -298,6 +299,10 @@ def regulatory_graph(
         Label at most this many genes (the best connected ones).
     seed
         Seed of the spring layout.
+    confidence
+        Draw edges that fewer than half of the ensemble members select (``frequency < 0.5``, see
+        :func:`sparsenode.tl.infer_grn`) dashed. Default: when the network has a ``frequency`` (an ensemble fit,
+        e.g. any default fit on up to 100 genes); ``True`` without one raises an error.
     ax
         Axes to draw into; default: a new figure.
     show
@@ -308,7 +313,8 @@ def regulatory_graph(
     -------
     Axes or None
         The Axes when ``show=False``. Edges are :class:`~matplotlib.patches.FancyArrowPatch` objects in
-        ``ax.patches`` whose ``gid`` is ``"activation"`` or ``"repression"``.
+        ``ax.patches`` whose ``gid`` is ``"activation"`` or ``"repression"`` (with ``confidence``, edges below half
+        of the members get the suffix ``"-uncertain"``).
 
     Raises
     ------
@@ -325,7 +331,7 @@ def regulatory_graph(
     ...                   progress_bar=False)
     >>> sn.tl.infer_grn(adata)
     >>> ax = sn.pl.regulatory_graph(adata, top_k=15, layout="hierarchical", show=False)
-    >>> sorted({p.get_gid() for p in ax.patches} - {None})
+    >>> sorted({p.get_gid().split("-")[0] for p in ax.patches if p.get_gid()})  # dashed: "-uncertain"
     ['activation', 'repression']
     """
     if layout not in LAYOUTS:
@@ -333,6 +339,13 @@ def regulatory_graph(
     if top_k is not None and int(top_k) < 1:
         raise ValueError(f"top_k must be a positive number of edges or None, got {top_k}")
     edges = _grn_table(adata, key)
+    has_freq = K.FREQUENCY in edges.columns
+    if confidence and not has_freq:
+        raise ValueError(
+            f"confidence=True needs the edge frequencies of an ensemble, and the network of fit {key!r} has none; "
+            "refit with n_members >= 2 (the default on up to 100 genes) and rerun sn.tl.infer_grn"
+        )
+    dashed = has_freq if confidence is None else bool(confidence)
     if genes is not None:
         sel = as_list(genes)
         check_names(sel, [str(g) for g in adata.var_names], "gene(s) in adata.var_names")
@@ -346,8 +359,9 @@ def regulatory_graph(
         )
 
     graph = nx.DiGraph()
-    for s, t, w in zip(edges["source"], edges["target"], edges["weight"], strict=True):
-        graph.add_edge(str(s), str(t), weight=float(w))
+    freq = edges[K.FREQUENCY] if has_freq else np.ones(len(edges))
+    for s, t, w, f in zip(edges["source"], edges["target"], edges["weight"], freq, strict=True):
+        graph.add_edge(str(s), str(t), weight=float(w), uncertain=dashed and float(f) < 0.5)
     nodes = list(graph.nodes)
     n = len(nodes)
     pos = _layout(graph, layout, seed)
@@ -369,6 +383,7 @@ def regulatory_graph(
     w_max = max(float(edges["weight"].abs().max()), 1e-12)
     rad = 0.15 if layout != "circular" else 0.08
     for s, t, w in sorted(graph.edges(data="weight"), key=lambda e: abs(e[2])):
+        uncertain = graph.edges[s, t]["uncertain"]
         rel = abs(w) / w_max
         lw = 0.5 + 2.5 * rel
         act = w > 0
@@ -384,9 +399,10 @@ def regulatory_graph(
             alpha=0.45 + 0.45 * rel,
             shrinkA=np.sqrt(size_of[s]) / 2 + 1,
             shrinkB=np.sqrt(size_of[t]) / 2 + 2,
+            linestyle="--" if uncertain else "-",
             zorder=1,
         )
-        patch.set_gid("activation" if act else "repression")
+        patch.set_gid(("activation" if act else "repression") + ("-uncertain" if uncertain else ""))
         ax.add_patch(patch)
 
     # nodes
@@ -473,6 +489,8 @@ def regulatory_graph(
             label="target",
         ),
     ]
+    if dashed:
+        handles.append(Line2D([], [], color="#636363", lw=1.5, ls="--", label="frequency < 0.5"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False, fontsize=8)
     shown = f", {len(labelled)} of {n} genes labelled" if len(labelled) < n else ""
     ax.set_title(
