@@ -40,14 +40,20 @@ def _str_to_none(v):
     return None if isinstance(v, str) and v == "none" else v
 
 
-def _check_prior(var_names: list[str], prior_edges, lambda_prior) -> tuple[float, list[tuple[str, str]] | None]:
-    """Validate the soft prior: ``(lambda_prior, sorted modelled (source, target) pairs or None)``."""
+def check_lambda_prior(lambda_prior) -> float:
+    """``lambda_prior`` as a finite non-negative float, or a ValueError that says what is wrong."""
     try:
         lam = float(lambda_prior)
     except (TypeError, ValueError):
         raise ValueError(f"lambda_prior must be a number, got {lambda_prior!r}") from None
     if not (np.isfinite(lam) and lam >= 0):
         raise ValueError(f"lambda_prior must be a finite non-negative number, got {lambda_prior}")
+    return lam
+
+
+def _check_prior(var_names: list[str], prior_edges, lambda_prior) -> tuple[float, list[tuple[str, str]] | None]:
+    """Validate the soft prior: ``(lambda_prior, sorted modelled (source, target) pairs or None)``."""
+    lam = check_lambda_prior(lambda_prior)
     if prior_edges is None:
         if lam > 0:
             raise ValueError("lambda_prior > 0 penalises edges outside a prior, but no prior_edges were given")

@@ -11,7 +11,7 @@ from anndata import AnnData
 from .. import _keys as K
 from .._settings import settings
 from ..model import SparseNODE
-from ..model._model import DEFAULT_HIDDEN, _none_to_str
+from ..model._model import DEFAULT_HIDDEN, _none_to_str, check_lambda_prior
 from ..module import METHODS
 from ..pp._genes import _regulator_names
 from ..pp._trajectories import bin_trajectories
@@ -111,13 +111,7 @@ def _prior_settings(prior, regulators, prior_mode: str, lambda_prior) -> tuple[b
         )
     if prior is not None and (not isinstance(prior, pd.DataFrame) or not {"source", "target"} <= set(prior.columns)):
         raise ValueError("prior must be a DataFrame with 'source' and 'target' columns, e.g. sn.datasets.base_grn()")
-    lam = DEFAULT_LAMBDA_PRIOR if lambda_prior is None else lambda_prior
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"lambda_prior must be a number, got {lambda_prior!r}") from None
-    if not (np.isfinite(lam) and lam >= 0):
-        raise ValueError(f"lambda_prior must be a finite non-negative number, got {lambda_prior}")
+    lam = check_lambda_prior(DEFAULT_LAMBDA_PRIOR if lambda_prior is None else lambda_prior)
     return prior_mode == "both", lam
 
 

@@ -155,8 +155,7 @@ def damp_indirect(weight: np.ndarray, factor: float, tolerance: float = INDIRECT
     >>> damp_indirect(w, 0.5).round(2).tolist()
     [[0.0, 0.9, 0.2], [0.0, 0.0, -0.8], [0.0, 0.0, 0.0]]
     """
-    if not 0.0 <= float(factor) <= 1.0:
-        raise ValueError(f"indirect must be in [0, 1] (1 keeps explained edges, 0 removes them), got {factor}")
+    factor = _check_indirect(factor)
     w = np.asarray(weight)
     if factor == 1.0 or w.shape[0] < 3:
         return w.copy()
@@ -170,7 +169,7 @@ def damp_indirect(weight: np.ndarray, factor: float, tolerance: float = INDIRECT
         np.maximum(path, np.minimum(a[:, j0:j1].T[:, :, None], a[j0:j1, None, :]).max(axis=0), out=path)
     explained = a < (1.0 - float(tolerance)) * path
     np.fill_diagonal(explained, False)
-    return np.where(explained, w * float(factor), w)
+    return np.where(explained, w * factor, w)
 
 
 def edge_confidence(weights: np.ndarray, mean_jacobian: np.ndarray, top_k: int | None = None) -> dict:
@@ -235,14 +234,18 @@ def _check_lag(model: SparseNODE, lag: int) -> None:
 
 def _resolve_indirect(mode: str, indirect: float | None) -> float:
     """The damping factor of explained edges: the mode's default (0.5 for flux_lagens, else 1) or ``indirect``."""
-    factor = DEFAULT_INDIRECT.get(mode, 1.0) if indirect is None else indirect
+    return _check_indirect(DEFAULT_INDIRECT.get(mode, 1.0) if indirect is None else indirect)
+
+
+def _check_indirect(factor) -> float:
+    """``indirect`` as a float in ``[0, 1]``, or a ValueError that says what is wrong."""
     try:
-        factor = float(factor)
+        value = float(factor)
     except (TypeError, ValueError):
-        raise ValueError(f"indirect must be a number in [0, 1] or None, got {indirect!r}") from None
-    if not 0.0 <= factor <= 1.0:
-        raise ValueError(f"indirect must be in [0, 1] (1 keeps explained edges, 0 removes them), got {indirect}")
-    return factor
+        raise ValueError(f"indirect must be a number in [0, 1] or None, got {factor!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"indirect must be in [0, 1] (1 keeps explained edges, 0 removes them), got {factor}")
+    return value
 
 
 def signed_network(
