@@ -323,8 +323,20 @@ def test_regularization_path_records_and_recommends(toy):
     assert r["recommended"] in r["lambdas"]
     best = r["val_mse"].min()
     assert r["val_mse"][r["lambdas"].tolist().index(r["recommended"])] <= best * 1.1 + 1e-12
+    assert r["n_members"] == sn.tl._fit.default_members("gradient", toy.n_vars) == 16  # the ensemble fit_node fits
     with pytest.raises(ValueError, match="no regularisation strength"):
         sn.tl.regularization_path(toy, method="node", time_key="time")
+
+
+def test_regularization_path_members_and_round_trip(toy, tmp_path):
+    kw = dict(time_key="time", lineage_key="lineage", lambdas=[1e-3, 1e-1], epochs_per_lambda=2, hidden=(8,))
+    sn.tl.regularization_path(toy, n_members=1, n_bins=12, progress_bar=False, **kw)
+    assert toy.uns["regularization_path"]["n_members"] == 1
+    toy.write_h5ad(tmp_path / "path.h5ad")
+    back = read_h5ad(tmp_path / "path.h5ad").uns["regularization_path"]
+    assert int(back["n_members"]) == 1 and back["recommended"] in back["lambdas"]
+    with pytest.raises(ValueError, match="n_members must be >= 1"):
+        sn.tl.regularization_path(toy, n_members=0, progress_bar=False, **kw)
 
 
 @pytest.mark.parametrize("method", ["node", "l0", "cnode", "grouplasso", "lassonet_inner", "lassonet_outer", "pathreg"])

@@ -13,7 +13,7 @@ from ..model._model import DEFAULT_HIDDEN
 from ..module import get_method
 from ..pp._trajectories import bin_trajectories
 from ..train import TrainConfig
-from ._fit import default_activation, default_lr
+from ._fit import default_activation, default_lr, default_members
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def regularization_path(
     lr: float | None = None,
     segment_bins: int | None = 10,
     objective: str = "gradient",
+    n_members: int | None = None,
     device: str = "auto",
     seed: int = 0,
     progress_bar: bool | None = None,
@@ -75,6 +76,11 @@ def regularization_path(
         default fit).
     epochs_per_lambda
         Optimiser steps per strength.
+    n_members
+        Ensemble size, as in :func:`~sparsenode.tl.fit_node` (default: 16 by gradient matching on at most 100 genes,
+        else 1), so that the path describes the kind of fit a default ``fit_node`` makes. The members train in one
+        batched evaluation; MSEs and sparsities are reported for the ensemble as :func:`~sparsenode.tl.fit_node`
+        reports them (sparsities over every member's adjacency).
     key_added
         Key in ``adata.uns``.
     copy
@@ -82,8 +88,8 @@ def regularization_path(
 
     Returns
     -------
-    ``None`` or the copy; writes ``adata.uns[key_added]`` with ``method``, ``lambda_name``, ``lambdas``,
-    ``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity`` (one entry per strength) and
+    ``None`` or the copy; writes ``adata.uns[key_added]`` with ``method``, ``lambda_name``, ``n_members``,
+    ``lambdas``, ``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity`` (one entry per strength) and
     ``recommended`` (a strength).
 
     Examples
@@ -110,7 +116,19 @@ def regularization_path(
     traj = bin_trajectories(adata, time_key=time_key, lineage_key=lineage_key, genes=genes, layer=layer, n_bins=n_bins)
     activation = default_activation(method, objective)  # the non-linearity fit_node would use
     lr = default_lr(method, objective) if lr is None else lr  # and its learning rate
-    model = SparseNODE(traj.var_names, method=method, hidden=hidden, activation=activation, seed=seed, device=device)
+    if n_members is None:
+        n_members = default_members(objective, traj.n_genes)
+    elif int(n_members) < 1:
+        raise ValueError(f"n_members must be >= 1 or None, got {n_members}")
+    model = SparseNODE(
+        traj.var_names,
+        method=method,
+        hidden=hidden,
+        activation=activation,
+        n_members=int(n_members),
+        seed=seed,
+        device=device,
+    )
     config = TrainConfig(
         max_epochs=epochs_per_lambda,
         lr=lr,
@@ -139,6 +157,7 @@ def regularization_path(
     result = {
         "method": method,
         "lambda_name": name,
+        "n_members": int(n_members),
         "lambdas": lams,
         "recommended": recommended,
         **{k: np.asarray(v, dtype=np.float64) for k, v in rows.items()},
