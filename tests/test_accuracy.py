@@ -11,7 +11,7 @@ from sparsenode import _keys as K
 from sparsenode.model import SparseNODE
 from sparsenode.module import jacobian
 from sparsenode.tl._fit import bootstrap_weights
-from sparsenode.tl._grn import damp_indirect, edge_confidence, signed_network
+from sparsenode.tl._grn import consensus, damp_indirect, edge_confidence, signed_network
 from sparsenode.train import DerivativeTargets, TrainConfig, make_derivative_targets, objective, smooth_trajectories
 
 FAST = dict(max_epochs=6, hidden=(8, 8), n_bins=12, progress_bar=False, device="cpu")
@@ -260,6 +260,23 @@ def test_infer_grn_records_the_indirect_factor_and_rejects_bad_ones(toy):
         with pytest.raises(ValueError, match="indirect"):
             sn.tl.infer_grn(toy, indirect=bad)
     np.testing.assert_array_equal(toy.varp["pathreg_grn"], before)  # nothing written by a refused call
+
+
+def test_edges_removed_as_indirect_are_not_reported_as_selected(toy):
+    # members: chain a -> b -> c, shortcut a -> c (among each member's 3 strongest edges before the damping)
+    w = np.zeros((4, 3, 3))
+    w[:, 0, 1], w[:, 1, 2], w[:, 0, 2], w[:, 2, 0] = 0.9, 0.8, 0.4, 0.1
+    w[1, 0, 2] = 0.85  # one member's shortcut is as strong as its path: kept
+    out = consensus(w, np.ones_like(w), 0.0)
+    assert out[K.FREQUENCY][0, 2] == 0.25 and out["weight"][0, 2] == pytest.approx(0.85 / 4)
+    assert out[K.FREQUENCY][0, 1] == out[K.FREQUENCY][1, 2] == 1.0
+    half = consensus(w, np.ones_like(w), 0.5)
+    assert half["weight"][0, 2] == pytest.approx((3 * 0.2 + 0.85) / 4)
+    # through infer_grn: an edge the ensemble network removed has frequency 0
+    _fit(toy, n_members=4)
+    sn.tl.infer_grn(toy, indirect=0.0)
+    removed = (toy.varp["pathreg_grn"] == 0) & ~np.eye(toy.n_vars, dtype=bool)
+    assert (toy.uns["pathreg"]["grn"][K.FREQUENCY][removed] == 0).all()
 
 
 def test_edge_confidence_counts_members_and_signs():
