@@ -262,6 +262,23 @@ def test_trajectory_fit_genes_lineages_and_round_trip(fitted, tmp_path):
         sn.pl.trajectory_fit(fitted, key="missing", show=False)
 
 
+def test_trajectory_fit_from_a_later_start(fitted):
+    traj = sn.SparseNODE.from_adata(fitted, device="cpu").trajectories
+    fig = sn.pl.trajectory_fit(fitted, genes=["g0"], start_time=5.0, show=False)
+    (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+    t0, t1 = (float(t) for t in traj.time_range)
+    starts = traj.start_bins(5.0)
+    for line, s, li in zip(ax.lines, starts, range(traj.n_lineages), strict=True):
+        x, y = line.get_xdata(), line.get_ydata()
+        assert x[0] == pytest.approx(t0 + float(traj.times[s]) * (t1 - t0)) and x[0] > 4.0  # starts at the bin
+        observed = traj.values[li, s, 0] * traj.scale[0] + traj.offset[0]
+        assert y[0] == pytest.approx(observed, rel=1e-5, abs=1e-6)  # from the observed state there
+    assert "from pseudotime 5" in fig._suptitle.get_text()
+    for bad, msg in ((1e9, "no data at or after"), ("late", "must be a number")):
+        with pytest.raises(ValueError, match=msg):
+            sn.pl.trajectory_fit(fitted, start_time=bad, show=False)
+
+
 def test_training_history(fitted):
     fig = sn.pl.training_history(fitted, show=False)
     _rendered(fig)

@@ -469,14 +469,30 @@ class SparseNODE:
         arr = to_numpy(out).transpose(1, 2, 0, 3)  # (members, batch, time, genes)
         return arr if members else np.median(arr, axis=0)
 
-    def predict(self, *, clamp: dict | None = None, members: bool = False) -> np.ndarray:
+    def predict(
+        self, *, clamp: dict | None = None, members: bool = False, start_time: float | None = None
+    ) -> np.ndarray:
         """Each lineage's trajectory from its first filled bin over the shared grid, ``(lineages, bins, genes)``.
 
-        Bins before a lineage's first filled bin repeat its initial state. An ensemble's prediction is the members'
-        median (see :meth:`simulate`), ``members=True`` keeps every member's.
+        Bins before a lineage's start repeat its initial state. An ensemble's prediction is the members' median
+        (see :meth:`simulate`), ``members=True`` keeps every member's. ``start_time`` (original pseudotime axis)
+        starts each lineage from its observed state at the first filled bin at or after that time instead
+        (:meth:`sparsenode.pp.Trajectories.start_bins`): lineages that share a progenitor state at the first bin
+        cannot follow different fates from it, later starts show how the model follows each one.
+
+        Examples
+        --------
+        >>> import sparsenode as sn
+        >>> adata = sn.datasets.toy_grn(n_genes=4, n_cells=200, seed=0)
+        >>> sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", n_bins=10, max_epochs=3, hidden=(8,),
+        ...                   progress_bar=False)
+        >>> model = sn.SparseNODE.from_adata(adata, device="cpu")
+        >>> later = model.predict(start_time=5.0)  # from the observed bin at pseudotime 5 on
+        >>> later.shape, bool((later[:, 4] == model.trajectories.values[:, 4]).all())
+        ((2, 10, 4), True)
         """
         traj = self._require_trajectories()
-        starts = traj.start_bins()
+        starts = traj.start_bins(start_time)
         x0 = traj.values[np.arange(traj.n_lineages), starts]
         s0 = int(starts.min())
         rel = traj.times[s0:] - traj.times[s0]

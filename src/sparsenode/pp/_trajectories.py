@@ -16,6 +16,26 @@ logger = logging.getLogger(__name__)
 SCALINGS = ("minmax", "zscore", "none")
 
 
+def check_start_time(start_time) -> float | None:
+    """``start_time`` as a finite float (original time axis), ``None`` kept, or a ValueError that says what is wrong.
+
+    Examples
+    --------
+    >>> from sparsenode.pp._trajectories import check_start_time
+    >>> check_start_time(60), check_start_time(None)
+    (60.0, None)
+    """
+    if start_time is None:
+        return None
+    try:
+        value = float(start_time)
+    except (TypeError, ValueError):
+        raise ValueError(f"start_time must be a number (original time axis) or None, not {start_time!r}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"start_time must be a finite number, got {start_time}")
+    return value
+
+
 @dataclass
 class Trajectories:
     """Binned trajectories of several lineages on one shared time grid.
@@ -80,9 +100,42 @@ class Trajectories:
         """Number of modelled genes."""
         return self.values.shape[2]
 
-    def start_bins(self) -> np.ndarray:
-        """Index of the first non-empty bin of each lineage."""
-        return self.mask.argmax(axis=1)
+    def start_bins(self, start_time: float | None = None, lineage_idx=None) -> np.ndarray:
+        """Index of each lineage's first non-empty bin, or of its first non-empty bin at or after ``start_time``.
+
+        Parameters
+        ----------
+        start_time
+            A time on the original pseudotime axis (``time_range``), e.g. after the lineages have split; ``None``:
+            each lineage's first filled bin. A lineage needs a filled bin at or after it with at least one bin
+            after that, else a ValueError says which lineage and which times are possible.
+        lineage_idx
+            Indices of the lineages to return, in that order (default: all).
+
+        Examples
+        --------
+        >>> import sparsenode as sn
+        >>> adata = sn.datasets.toy_grn(n_genes=4, n_cells=200, seed=0)
+        >>> traj = sn.pp.bin_trajectories(adata, time_key="time", lineage_key="lineage", n_bins=10)
+        >>> traj.start_bins().tolist(), traj.start_bins(start_time=5.0).tolist()
+        ([0, 0], [4, 4])
+        """
+        idx = list(range(self.n_lineages)) if lineage_idx is None else [int(i) for i in lineage_idx]
+        value = check_start_time(start_time)
+        if value is None:
+            return self.mask.argmax(axis=1)[idx]
+        t_min, t_max = (float(t) for t in self.time_range)
+        tau = (value - t_min) / (t_max - t_min if t_max > t_min else 1.0)
+        out = []
+        for li in idx:
+            ok = np.flatnonzero(self.mask[li] & (self.times >= tau - 0.5 / self.n_bins))
+            if ok.size == 0 or ok[0] >= self.n_bins - 1:
+                raise ValueError(
+                    f"lineage {self.lineages[li]!r} has no data at or after start_time={start_time}; "
+                    f"choose a time within [{t_min:g}, {t_max:g}]"
+                )
+            out.append(ok[0])
+        return np.asarray(out, dtype=np.int64)
 
     def to_dict(self) -> dict:
         """Arrays for ``adata.uns`` (h5ad-safe: no None, no objects)."""

@@ -11,7 +11,7 @@ from anndata import AnnData
 from .. import _keys as K
 from ..model import SparseNODE
 from ..model._model import _str_to_none
-from ..pp._trajectories import bin_trajectories
+from ..pp._trajectories import bin_trajectories, check_start_time
 
 logger = logging.getLogger(__name__)
 
@@ -71,37 +71,6 @@ def _lineage_indices(model: SparseNODE, lineages) -> list[int]:
     return [names.index(w) for w in wanted]
 
 
-def _start_bins(model: SparseNODE, lineage_idx: list[int], start_time: float | None) -> np.ndarray:
-    """Each lineage's first filled bin, or its first filled bin at or after ``start_time`` (original time axis)."""
-    traj = model.trajectories
-    if start_time is None:
-        return traj.start_bins()[lineage_idx]
-    t_min, t_max = traj.time_range
-    tau = (float(start_time) - t_min) / (t_max - t_min if t_max > t_min else 1.0)
-    out = []
-    for li in lineage_idx:
-        ok = np.flatnonzero(traj.mask[li] & (traj.times >= tau - 0.5 / traj.n_bins))
-        if ok.size == 0 or ok[0] >= traj.n_bins - 1:
-            raise ValueError(
-                f"lineage {traj.lineages[li]!r} has no data at or after start_time={start_time}; "
-                f"choose a time within [{t_min:g}, {t_max:g}]"
-            )
-        out.append(ok[0])
-    return np.asarray(out)
-
-
-def _resolve_start_time(start_time) -> float | None:
-    if start_time is None:
-        return None
-    try:
-        value = float(start_time)
-    except (TypeError, ValueError):
-        raise ValueError(f"start_time must be a number (original time axis) or None, not {start_time!r}") from None
-    if not np.isfinite(value):
-        raise ValueError(f"start_time must be a finite number, got {start_time}")
-    return value
-
-
 def _run(
     model: SparseNODE,
     lineage_idx: list[int],
@@ -114,7 +83,7 @@ def _run(
     Returns times ``(T,)`` on the normalised axis and arrays ``(len(clamps) + 1, L, T, G)`` (index 0 = wild type).
     """
     traj = model.trajectories
-    starts = _start_bins(model, lineage_idx, start_time)
+    starts = traj.start_bins(start_time, lineage_idx)
     t0 = float(traj.times[starts.min()])
     grid = np.linspace(t0, float(traj.times[-1]), int(n_steps)).astype(np.float32)
     n_runs = len(clamps) + 1
@@ -231,7 +200,7 @@ def simulate_perturbation(
     _check_genes(adata, model, genes, key)
     vals = _scaled_values(model, genes, mode, value)
     lin_idx = _lineage_indices(model, lineages)
-    start_time = _resolve_start_time(start_time)
+    start_time = check_start_time(start_time)
     grid, sims = _run(model, lin_idx, n_steps, [vals], start_time)
     wt, pt = _unscale(model, sims[0]), _unscale(model, sims[1])
     pc = 0.01 * model.trajectories.scale
@@ -372,7 +341,7 @@ def perturbation_screen(
     _check_genes(adata, model, genes, key)
     clamps = [_scaled_values(model, [g], mode, value) for g in genes]
     lin_idx = _lineage_indices(model, None)
-    start_time = _resolve_start_time(start_time)
+    start_time = check_start_time(start_time)
     _, sims = _run(model, lin_idx, n_steps, clamps, start_time)
     wt_end = sims[0, :, -1]  # (L, G)
     rows = []
