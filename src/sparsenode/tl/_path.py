@@ -118,9 +118,7 @@ def regularization_path(
     lr = default_lr(method, objective) if lr is None else lr  # and its learning rate
     if n_members is None:
         n_members = default_members(objective, traj.n_genes)
-    elif int(n_members) < 1:
-        raise ValueError(f"n_members must be >= 1 or None, got {n_members}")
-    model = SparseNODE(
+    model = SparseNODE(  # validates n_members
         traj.var_names,
         method=method,
         hidden=hidden,
