@@ -279,6 +279,26 @@ def test_trajectory_fit_from_a_later_start(fitted):
             sn.pl.trajectory_fit(fitted, start_time=bad, show=False)
 
 
+def test_trajectory_fit_start_time_needs_data_only_in_the_lineages_shown():
+    adata = sn.datasets.toy_grn(n_genes=5, n_cells=240, seed=0)
+    short = (adata.obs["lineage"] == "lineage_1").to_numpy() & (adata.obs["time"].to_numpy() > 5.0)
+    adata = adata[~short].copy()  # lineage_1 observed up to pseudotime 5 only
+    sn.tl.fit_pathreg(adata, time_key="time", lineage_key="lineage", max_epochs=2, hidden=(8,), n_bins=10,
+                      progress_bar=False, device="cpu")  # fmt: skip
+    with pytest.raises(ValueError, match="'lineage_1' has no data at or after"):
+        sn.pl.trajectory_fit(adata, start_time=7.0, show=False)
+    fig = sn.pl.trajectory_fit(adata, genes=["g2"], lineages=["lineage_0"], start_time=7.0, show=False)
+    (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(ax.lines) == 1 and ax.lines[0].get_xdata()[0] > 6.5
+    model = sn.SparseNODE.from_adata(adata, device="cpu")
+    one = model.predict(start_time=7.0, lineages=["lineage_0"])
+    both = model.predict(start_time=3.0)
+    assert one.shape == (1, *both.shape[1:])
+    assert np.allclose(model.predict(start_time=3.0, lineages="lineage_1")[0], both[1], atol=1e-5)
+    with pytest.raises(KeyError, match="'nope'"):
+        model.predict(lineages=["nope"])
+
+
 def test_training_history(fitted):
     fig = sn.pl.training_history(fitted, show=False)
     _rendered(fig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -470,7 +471,12 @@ class SparseNODE:
         return arr if members else np.median(arr, axis=0)
 
     def predict(
-        self, *, clamp: dict | None = None, members: bool = False, start_time: float | None = None
+        self,
+        *,
+        clamp: dict | None = None,
+        members: bool = False,
+        start_time: float | None = None,
+        lineages: Sequence[str] | None = None,
     ) -> np.ndarray:
         """Each lineage's trajectory from its first filled bin over the shared grid, ``(lineages, bins, genes)``.
 
@@ -478,7 +484,8 @@ class SparseNODE:
         (see :meth:`simulate`), ``members=True`` keeps every member's. ``start_time`` (original pseudotime axis)
         starts each lineage from its observed state at the first filled bin at or after that time instead
         (:meth:`sparsenode.pp.Trajectories.start_bins`): lineages that share a progenitor state at the first bin
-        cannot follow different fates from it, later starts show how the model follows each one.
+        cannot follow different fates from it, later starts show how the model follows each one. ``lineages``
+        (names) predicts only those, in that order; only they need data after ``start_time``.
 
         Examples
         --------
@@ -492,12 +499,21 @@ class SparseNODE:
         ((2, 10, 4), True)
         """
         traj = self._require_trajectories()
-        starts = traj.start_bins(start_time)
-        x0 = traj.values[np.arange(traj.n_lineages), starts]
+        if lineages is None:
+            idx = np.arange(traj.n_lineages)
+        else:
+            names = [str(lineages)] if isinstance(lineages, str) else [str(n) for n in lineages]
+            known = [str(n) for n in traj.lineages]
+            missing = [n for n in names if n not in known]
+            if missing or not names:
+                raise KeyError(f"lineage(s) {missing or names} not in the fit; choose among {known}")
+            idx = np.asarray([known.index(n) for n in names], dtype=np.int64)
+        starts = traj.start_bins(start_time, lineage_idx=idx)
+        x0 = traj.values[idx, starts]
         s0 = int(starts.min())
         rel = traj.times[s0:] - traj.times[s0]
         sim = self.simulate(x0, rel, clamp=clamp, members=True)  # (members, L, T - s0, d)
-        out = np.empty((self.n_members, traj.n_lineages, traj.n_bins, self.n_genes), dtype=np.float32)
+        out = np.empty((self.n_members, len(idx), traj.n_bins, self.n_genes), dtype=np.float32)
         for li, s in enumerate(starts):  # few lineages; aligns each lineage's own start
             n = traj.n_bins - s
             out[:, li, s:] = sim[:, li, :n]

@@ -58,7 +58,7 @@ def trajectory_fit(
         Start each lineage's solution from its observed bin at this pseudotime (original axis) instead of its first
         bin. Lineages that leave one shared progenitor state (krumsiek11, most branching data) start identically, and
         a deterministic ODE cannot split one state into several fates: start after the branch point to see how the
-        model follows each lineage.
+        model follows each lineage. Only the lineages shown need data after it.
     show
         ``False`` returns the Figure; ``True`` calls :func:`matplotlib.pyplot.show`; ``None`` shows under an
         interactive backend only.
@@ -108,8 +108,9 @@ def trajectory_fit(
     check_names(lineages, all_lineages, f"lineage(s) of fit {key!r}")
 
     model = SparseNODE.from_adata(adata, key=key, device="cpu")
-    starts = model.trajectories.start_bins(start_time)  # a bad start_time fails here, before anything is drawn
-    pred = model.predict(start_time=start_time)  # (L, T, G), scaled
+    shown = [all_lineages.index(lin) for lin in lineages]
+    starts = model.trajectories.start_bins(start_time, lineage_idx=shown)  # fails here, before anything is drawn
+    pred = model.predict(start_time=start_time, lineages=lineages)  # (shown lineages, T, G), scaled
     if not scaled:
         values = values * scale + offset
         pred = pred * scale + offset
@@ -120,7 +121,7 @@ def trajectory_fit(
     fig, axes = panel_grid(len(genes), ncols)
     for ax, gene in zip(axes, genes, strict=True):
         g = var_names.index(gene)
-        for lin in lineages:
+        for k, lin in enumerate(lineages):
             li = all_lineages.index(lin)
             m = mask[li]
             ax.scatter(
@@ -132,8 +133,8 @@ def trajectory_fit(
                 edgecolor="none",
                 zorder=2,
             )
-            s = starts[li]
-            ax.plot(pseudotime[s:], pred[li, s:, g], color=colors[lin], lw=2, zorder=3)
+            s = starts[k]
+            ax.plot(pseudotime[s:], pred[k, s:, g], color=colors[lin], lw=2, zorder=3)
         ax.set_title(gene)
         ax.set_xlabel("pseudotime")
         ax.set_ylabel("scaled expression" if scaled else "expression")
