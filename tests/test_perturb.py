@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,6 +43,31 @@ def test_knockout_writes_results_and_round_trips(toy, tmp_path):
         pd.testing.assert_frame_equal(sn.get.perturbation(back, name), sn.get.perturbation(toy, name))
         pd.testing.assert_series_equal(back.obs[f"{name}_effect"], toy.obs[f"{name}_effect"])
     pd.testing.assert_frame_equal(back.uns["pathreg_knockout_screen"], toy.uns["pathreg_knockout_screen"])
+
+
+def test_wildtype_error_is_stored_and_a_poor_one_warns(toy):
+    # from the progenitor state both lineages share, the deterministic model follows neither closely
+    with pytest.warns(UserWarning, match=r"does not follow the observed trajectory of lineage\(s\) 'lineage_0'"):
+        sn.tl.simulate_knockout(toy, "g0", n_steps=20, key_added="ko")
+    r = toy.uns["ko"]
+    traj = sn.SparseNODE.from_adata(toy, device="cpu").trajectories
+    wt = (r["wildtype"] - traj.offset) / traj.scale  # back to the scaled axis the error is measured on
+    for k in range(2):
+        bins = np.flatnonzero(traj.mask[k])
+        pred = np.stack([np.interp(traj.times[bins], r["times"], wt[k, :, g]) for g in range(6)], axis=1)
+        manual = np.sqrt(np.mean((pred - traj.values[k, bins]) ** 2))
+        assert r["wildtype_rmse"][k] == pytest.approx(manual, rel=1e-4)
+    assert (r["wildtype_rmse"] > sn.tl._perturb.WILDTYPE_RMSE_WARN).all()
+    # after the lineages have separated the simulation follows both: no warning, smaller errors
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sn.tl.simulate_knockout(toy, "g0", n_steps=20, start_time=3.0, key_added="late")
+        sn.tl.perturbation_screen(toy, start_time=3.0, n_steps=10)
+    assert (toy.uns["late"]["wildtype_rmse"] < r["wildtype_rmse"]).all()
+    screen = toy.uns["pathreg_knockout_screen"]
+    by_lineage = screen.groupby("lineage")["wildtype_rmse"].agg(["min", "max"])
+    assert np.allclose(by_lineage["min"], by_lineage["max"])  # one value per lineage
+    assert np.allclose(by_lineage["min"].to_numpy(), toy.uns["late"]["wildtype_rmse"], rtol=0.05)
 
 
 def _assert_same_tree(a, b):

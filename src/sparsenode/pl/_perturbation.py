@@ -90,9 +90,9 @@ def perturbation(
     """Wild-type against perturbed trajectories of a simulated knockout or overexpression.
 
     Reads ``adata.uns[key]`` written by :func:`sparsenode.tl.simulate_perturbation` (or
-    :func:`~sparsenode.tl.simulate_knockout`; their default key is ``f"{fit_key}_{mode}_{genes}"``, so pass
-    ``key=...`` or simulate with ``key_added="perturbation"``). ``kind="lines"``: one panel per gene, wild type
-    solid and perturbed dashed, one colour per lineage, against pseudotime. ``kind="heatmap"``: one panel per
+    :func:`~sparsenode.tl.simulate_knockout`, whose default ``key_added`` is ``"perturbation"``, this function's
+    default ``key``; pass ``key=...`` for results stored under another key). ``kind="lines"``: one panel per gene,
+    wild type solid and perturbed dashed, one colour per lineage, against pseudotime. ``kind="heatmap"``: one panel per
     lineage, genes x pseudotime coloured by ``delta = perturbed - wild type`` on a diverging scale centred on zero
     (shared by all panels), genes ordered by their end-state effect.
 
