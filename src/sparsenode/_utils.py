@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import os
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -49,3 +52,26 @@ def seeded(seed: int | None, device: torch.device | None = None) -> Iterator[Non
 def to_numpy(x: torch.Tensor) -> np.ndarray:
     """Detach a tensor and return it as a float32 NumPy array on the CPU."""
     return x.detach().to("cpu", torch.float32).numpy()
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, attributed to the first caller outside sparsenode (the user's line, however deep the call).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sparsenode._utils import warn_user
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_user("look here")
+    >>> str(caught[0].message)
+    'look here'
+    """
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    del frame
+    warnings.warn(message, category, stacklevel=level)

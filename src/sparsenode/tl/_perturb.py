@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
 
 from .. import _keys as K
+from .._utils import warn_user
 from ..model import SparseNODE
 from ..model._model import _str_to_none
 from ..pp._trajectories import bin_trajectories, check_start_time
@@ -141,14 +141,12 @@ def _warn_wildtype(model: SparseNODE, key: str, lineage_idx: list[int], rmse: np
         return
     where = "its first bin" if start_time is None else f"pseudotime {float(start_time):g}"
     listed = ", ".join(f"{name!r} ({'diverged' if np.isnan(e) else f'{e:.2f}'})" for name, e in bad)
-    warnings.warn(
+    warn_user(
         f"the unperturbed (wild-type) simulation of fit {key!r} does not follow the observed trajectory of "
         f"lineage(s) {listed} from {where} (RMS error as a fraction of each gene's range, above "
         f"{WILDTYPE_RMSE_WARN}): perturbation effects there describe the model's own path, not that lineage. Look "
         f"at sn.pl.trajectory_fit(adata, key={key!r}, start_time=...) and start where the model follows the data "
         "(after the lineages have separated), or refit.",
-        UserWarning,
-        stacklevel=3,
     )
 
 
