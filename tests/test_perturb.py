@@ -55,7 +55,7 @@ def test_wildtype_error_is_stored_and_a_poor_one_warns(toy):
     for k in range(2):
         bins = np.flatnonzero(traj.mask[k])
         pred = np.stack([np.interp(traj.times[bins], r["times"], wt[k, :, g]) for g in range(6)], axis=1)
-        manual = np.sqrt(np.mean((pred - traj.values[k, bins]) ** 2))
+        manual = np.sqrt(np.mean(((pred - traj.values[k, bins]) / traj.gene_ranges()) ** 2))
         assert r["wildtype_rmse"][k] == pytest.approx(manual, rel=1e-4)
     assert (r["wildtype_rmse"] > sn.tl._perturb.WILDTYPE_RMSE_WARN).all()
     # after the lineages have separated the simulation follows both: no warning, smaller errors

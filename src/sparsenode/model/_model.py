@@ -499,15 +499,7 @@ class SparseNODE:
         ((2, 10, 4), True)
         """
         traj = self._require_trajectories()
-        if lineages is None:
-            idx = np.arange(traj.n_lineages)
-        else:
-            names = [str(lineages)] if isinstance(lineages, str) else [str(n) for n in lineages]
-            known = [str(n) for n in traj.lineages]
-            missing = [n for n in names if n not in known]
-            if missing or not names:
-                raise KeyError(f"lineage(s) {missing or names} not in the fit; choose among {known}")
-            idx = np.asarray([known.index(n) for n in names], dtype=np.int64)
+        idx = np.asarray(traj.lineage_indices(lineages), dtype=np.int64)
         starts = traj.start_bins(start_time, lineage_idx=idx)
         x0 = traj.values[idx, starts]
         s0 = int(starts.min())

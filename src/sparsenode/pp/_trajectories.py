@@ -100,6 +100,47 @@ class Trajectories:
         """Number of modelled genes."""
         return self.values.shape[2]
 
+    def lineage_indices(self, lineages=None) -> list[int]:
+        """Indices of the named lineages, in the order given (a name or a list of names; ``None``: all).
+
+        Raises a KeyError naming the unknown lineages and the fit's lineages.
+
+        Examples
+        --------
+        >>> import sparsenode as sn
+        >>> adata = sn.datasets.toy_grn(n_genes=4, n_cells=200, seed=0)
+        >>> traj = sn.pp.bin_trajectories(adata, time_key="time", lineage_key="lineage", n_bins=10)
+        >>> traj.lineage_indices(["lineage_1", "lineage_0"]), traj.lineage_indices()
+        ([1, 0], [0, 1])
+        """
+        names = [str(n) for n in self.lineages]
+        if lineages is None:
+            return list(range(len(names)))
+        wanted = [str(lineages)] if isinstance(lineages, str) else [str(n) for n in lineages]
+        missing = [w for w in wanted if w not in names]
+        if missing or not wanted:
+            raise KeyError(f"lineage(s) {missing or wanted} not in the fit; its lineages are {names}")
+        return [names.index(w) for w in wanted]
+
+    def gene_ranges(self) -> np.ndarray:
+        """Range (max - min) of each gene over the filled bins of every lineage, on the scaled axis ``(genes,)``.
+
+        Constant genes get 1, so that dividing by the range never divides by zero.
+
+        Examples
+        --------
+        >>> import sparsenode as sn
+        >>> adata = sn.datasets.toy_grn(n_genes=4, n_cells=200, seed=0)
+        >>> traj = sn.pp.bin_trajectories(adata, time_key="time", lineage_key="lineage", n_bins=10)
+        >>> traj.gene_ranges().shape
+        (4,)
+        """
+        filled = self.values[self.mask]  # (filled bins, genes)
+        if filled.size == 0:
+            return np.ones(self.n_genes)
+        rng = filled.max(axis=0).astype(np.float64) - filled.min(axis=0)
+        return np.where(rng > 1e-12, rng, 1.0)
+
     def start_bins(self, start_time: float | None = None, lineage_idx=None) -> np.ndarray:
         """Index of each lineage's first non-empty bin, or of its first non-empty bin at or after ``start_time``.
 
