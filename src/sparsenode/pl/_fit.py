@@ -108,7 +108,7 @@ def trajectory_fit(
     check_names(lineages, all_lineages, f"lineage(s) of fit {key!r}")
 
     model = SparseNODE.from_adata(adata, key=key, device="cpu")
-    shown = [all_lineages.index(lin) for lin in lineages]
+    shown = model.trajectories.lineage_indices(lineages)
     starts = model.trajectories.start_bins(start_time, lineage_idx=shown)  # fails here, before anything is drawn
     pred = model.predict(start_time=start_time, lineages=lineages)  # (shown lineages, T, G), scaled
     if not scaled:
