@@ -40,6 +40,21 @@ def test_fixed_step_solve_uses_grid_and_agrees_with_adaptive():
     np.testing.assert_allclose(odd.numpy(), adaptive.numpy(), atol=5e-4)
 
 
+@pytest.mark.parametrize("n_times", [30, 100, 1000])
+def test_float32_bin_grid_runs_the_grid_integrator(monkeypatch, n_times):
+    """A uniform grid stored in float32 (binned trajectories) is not mistaken for irregular times: the fixed-step
+    solve must not fall back to torchdiffeq (slower, and not capturable in a CUDA graph)."""
+    import sparsenode.train._solvers as solvers
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("fell back to torchdiffeq on a uniform grid")
+
+    monkeypatch.setattr(solvers, "odeint", no_fallback)
+    t = torch.linspace(0, 1, n_times, dtype=torch.float32)
+    y = solve(_linear(np.array([[-1.0]])), torch.ones(1, 1, dtype=torch.float64), t, solver="rk4")
+    np.testing.assert_allclose(y[-1, 0, 0].item(), np.exp(-1.0), rtol=1e-5)
+
+
 def test_grid_integrator_rejects_bad_arguments():
     with pytest.raises(ValueError, match="unknown fixed-step method"):
         integrate_grid(lambda t, y: y, torch.ones(1), 2, 0.1, method="dopri5")

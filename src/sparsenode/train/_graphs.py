@@ -97,7 +97,14 @@ def train_graphed(
                 "weight_decay": 0.0,
             }
         )
-    opt = torch.optim.Adam(groups, lr=torch.tensor(lr0, device=device), weight_decay=config.weight_decay, fused=True)
+    # capturable: the step count and the bias corrections stay on the device, as graph capture of step() requires
+    opt = torch.optim.Adam(
+        groups,
+        lr=torch.tensor(lr0, device=device),
+        weight_decay=config.weight_decay,
+        fused=True,
+        capturable=device.type == "cuda",
+    )
 
     epoch_t = torch.zeros((), device=device)
     n_slots = n_epochs + 3  # the warm-up epochs write past the end before everything is reset

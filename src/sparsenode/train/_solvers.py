@@ -91,8 +91,10 @@ def solve(
         if tt.numel() > 1:
             dt = float(gaps.mean())
             substeps = round(dt / float(step_size))
-            uniform = bool((gaps - dt).abs().max() <= 1e-6 * max(abs(dt), 1e-12))
-            if uniform and substeps >= 1 and abs(substeps * float(step_size) - dt) <= 1e-6 * abs(dt):
+            # a grid stored in float32 (binned trajectories) is uniform only up to the rounding of its largest time
+            tol = max(1e-6 * abs(dt), 16 * torch.finfo(t.dtype).eps * float(tt.abs().max()), 1e-12)
+            uniform = bool((gaps - dt).abs().max() <= tol)
+            if uniform and substeps >= 1 and abs(substeps * float(step_size) - dt) <= substeps * tol:
                 return integrate_grid(field, y0, tt.numel() - 1, dt, method=spec.method, substeps=substeps)
         if tt.numel() > 1:  # irregular times (e.g. cells): a uniform grid plus the requested times, no tiny steps
             step = float(step_size) if explicit_step else float(gaps.mean())
