@@ -249,6 +249,17 @@ def test_damp_indirect_halves_only_shortcuts_of_stronger_paths():
         damp_indirect(w, 1.5)
 
 
+def test_damp_indirect_on_a_torch_device_equals_numpy():
+    """The path search on a torch device (a fitted model's GPU) damps exactly the edges NumPy damps; here on the CPU,
+    in blocks of intermediates."""
+    rng = np.random.default_rng(3)
+    for n in (5, 300):  # 300 genes: two blocks of intermediates
+        w = rng.normal(size=(n, n)) * (rng.random((n, n)) < 0.3)
+        np.testing.assert_array_equal(damp_indirect(w, 0.5, device="cpu"), damp_indirect(w, 0.5))
+    if torch.cuda.is_available():
+        np.testing.assert_array_equal(damp_indirect(w, 0.5, device="cuda"), damp_indirect(w, 0.5))
+
+
 def test_infer_grn_records_the_indirect_factor_and_rejects_bad_ones(toy):
     _fit(toy, n_members=2)
     sn.tl.infer_grn(toy)

@@ -13,7 +13,7 @@ import torch
 
 from .. import _keys as K
 from .._utils import resolve_device, seeded, to_numpy
-from ..module import ClampedField, get_method, jacobian, make_field, with_prior_penalty
+from ..module import ClampedField, get_method, jacobian_summary, make_field, with_prior_penalty
 from ..pp._trajectories import Trajectories
 from ..train import TrainConfig, feature_sparsity, solve, train
 
@@ -369,19 +369,29 @@ class SparseNODE:
         -------
         ``(mean_J, mean_abs_J)``, each ``(genes, genes)`` (or ``(members, genes, genes)``) indexed [source, target].
         """
-        x = self._states(states, lineage)
+        stats = self.jacobian_stats(self._states(states, lineage))
+        mean, mabs = stats["mean"], stats["mean_abs"]
+        if members:
+            return mean, mabs
+        return mean.mean(axis=0), mabs.mean(axis=0)
+
+    def jacobian_stats(self, x: torch.Tensor, rates: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+        """Per member, ``[source, target]``: mean and mean absolute Jacobian at the states ``x`` ``(batch, genes)``.
+
+        With ``rates`` (``(batch, genes)`` or ``(members, batch, genes)``, the rates of change ``dx/dt`` at ``x``)
+        also ``"flux"``: the mean of ``|J[target, source] * dx_source/dt|``. One chunked pass over the field
+        (:func:`sparsenode.module.jacobian_summary`), so 2,000 genes never hold the whole Jacobian in memory.
+        """
         self.field.eval()
         self.field.prepare(sample=False)
         try:
             xs = x.unsqueeze(0).expand(self.n_members, -1, -1)
-            jac = jacobian(self.field, xs)  # (members, batch, out, in)
+            if rates is not None and rates.dim() == 2:
+                rates = rates.unsqueeze(0)
+            stats = jacobian_summary(self.field, xs, rates)  # (members, out, in)
         finally:
             self.field.release()
-        mean = to_numpy(jac.mean(dim=1)).transpose(0, 2, 1)
-        mabs = to_numpy(jac.abs().mean(dim=1)).transpose(0, 2, 1)
-        if members:
-            return mean, mabs
-        return mean.mean(axis=0), mabs.mean(axis=0)
+        return {k: to_numpy(v).transpose(0, 2, 1) for k, v in stats.items()}
 
     # -- simulation --------------------------------------------------------------------------------------------------
     def _require_trajectories(self) -> Trajectories:

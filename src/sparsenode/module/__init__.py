@@ -1,7 +1,7 @@
 """Torch-only building blocks: hard-concrete gates, vector fields, the method registry. Never sees AnnData."""
 
 from ._clamp import ClampedField
-from ._field import ACTIVATIONS, GroupedMLPField, MLPField, VectorField, build_field, jacobian
+from ._field import ACTIVATIONS, GroupedMLPField, MLPField, VectorField, build_field, jacobian, jacobian_summary
 from ._gates import deterministic_gates, prob_nonzero, sample_gates
 from ._methods import (
     METHODS,
@@ -30,6 +30,7 @@ __all__ = [
     "gate_product",
     "get_method",
     "jacobian",
+    "jacobian_summary",
     "make_field",
     "prior_dependency",
     "prob_nonzero",

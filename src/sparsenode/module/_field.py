@@ -386,6 +386,58 @@ def build_field(config: dict, input_mask: torch.Tensor | None = None, seed: int 
     raise ValueError(f"unknown field kind {kind!r} in a stored model config")
 
 
+def jacobian_summary(
+    field: VectorField, states: torch.Tensor, rates: torch.Tensor | None = None, chunk: int = 256
+) -> dict[str, torch.Tensor]:
+    """Means over the states of the Jacobian ``J[e, b, i, j] = d f_i / d x_j``, without holding all of it at once.
+
+    Parameters
+    ----------
+    field
+        The vector field.
+    states
+        ``(members, batch, genes)`` states to evaluate the Jacobian at.
+    rates
+        Optional ``(members or 1, batch, genes)`` rates of change ``dx_j/dt`` at those states; then ``"flux"``, the
+        mean of ``|J[e, b, i, j] * rates[e, b, j]|`` over the batch, is returned too.
+    chunk
+        Outputs per batched vector-Jacobian product; memory holds one ``(chunk, members, batch, genes)`` block.
+
+    Returns
+    -------
+    ``{"mean", "mean_abs"[, "flux"]}``, each ``(members, outputs, inputs)``: the same numbers as reducing
+    :func:`jacobian` over its batch dimension, in one pass over chunks of outputs (2,000 genes x 60 states: 120 MB
+    per chunk instead of 1 GB for the whole Jacobian).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsenode.module import MLPField, jacobian, jacobian_summary
+    >>> field, x = MLPField(3, hidden=(8,)), torch.rand(1, 5, 3)
+    >>> s = jacobian_summary(field, x, rates=torch.ones(1, 5, 3))
+    >>> sorted(s), tuple(s["mean"].shape)
+    (['flux', 'mean', 'mean_abs'], (1, 3, 3))
+    >>> bool(torch.allclose(s["mean"], jacobian(field, x).mean(dim=1)))
+    True
+    """
+    x = states.detach().clone().requires_grad_(True)
+    keys = ("mean", "mean_abs") if rates is None else ("mean", "mean_abs", "flux")
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+    with torch.enable_grad():
+        out = field(torch.zeros((), device=x.device), x)
+        d = out.shape[-1]
+        eye = torch.eye(d, device=x.device, dtype=x.dtype)
+        for start in range(0, d, chunk):
+            v = eye[start : min(start + chunk, d)].reshape(-1, 1, 1, d).expand(-1, *out.shape)
+            (g,) = torch.autograd.grad(out, x, grad_outputs=v, retain_graph=True, is_grads_batched=True)
+            g = g.detach()  # (chunk outputs, members, batch, inputs)
+            parts["mean"].append(g.mean(dim=2))
+            parts["mean_abs"].append(g.abs().mean(dim=2))
+            if rates is not None:
+                parts["flux"].append((g * rates.detach().unsqueeze(0)).abs_().mean(dim=2))
+    return {k: torch.cat(v, dim=0).transpose(0, 1) for k, v in parts.items()}
+
+
 def jacobian(field: VectorField, states: torch.Tensor, chunk: int = 256) -> torch.Tensor:
     """Jacobians ``J[e, b, i, j] = d f_i / d x_j`` at ``states`` ``(members, batch, genes)``.
 
