@@ -258,6 +258,37 @@ def test_damp_indirect_on_a_torch_device_equals_numpy():
         np.testing.assert_array_equal(damp_indirect(w, 0.5, device="cpu"), damp_indirect(w, 0.5))
 
 
+def test_average_ranks_equal_scipy_rankdata():
+    from scipy.stats import rankdata
+
+    from sparsenode.tl._grn import _average_ranks
+
+    rng = np.random.default_rng(6)
+    for x in (rng.random(1000), np.round(rng.normal(size=5000), 1), np.zeros(7), np.array([2.0]), np.array([])):
+        np.testing.assert_array_equal(_average_ranks(x), rankdata(x))
+    with_nan = np.array([0.3, np.nan, 0.1])
+    np.testing.assert_array_equal(_average_ranks(with_nan), rankdata(with_nan))
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "uniform"])
+def test_compiled_scan_for_many_genes_equals_the_cubic_search(kind):
+    """From SCAN_MIN_GENES genes on, the host tests edges with an early-stopping scan; it must flag exactly the edges
+    the cubic path search flags, ties and zeros included."""
+    from sparsenode.tl import _grn
+
+    rng = np.random.default_rng(5)
+    n = _grn.SCAN_MIN_GENES + 20
+    w = {
+        "normal": rng.normal(size=(n, n)),
+        "ties": np.round(rng.normal(size=(n, n)), 1) * (rng.random((n, n)) < 0.5),
+        "uniform": rng.random((n, n)),
+    }[kind]
+    scanned = damp_indirect(w, 0.5)  # the scan (host, many genes)
+    searched = damp_indirect(w, 0.5, device="cpu")  # torch's cubic search, same comparisons
+    np.testing.assert_array_equal(scanned, searched)
+    assert 0.1 < np.mean(scanned != w) < 0.99  # a real mix of damped and kept edges
+
+
 @pytest.mark.gpu
 def test_damp_indirect_on_cuda_equals_numpy():
     w = np.random.default_rng(4).normal(size=(300, 300))

@@ -90,10 +90,27 @@ def _bin_correlation(model: SparseNODE, lag: int = 0, per_lineage: bool = False)
     return np.round(corr, 12)
 
 
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``x`` with ties sharing their mean rank (``scipy.stats.rankdata``'s default), about twice as
+    fast on millions of entries: average ranks do not need a stable sort. Non-finite input goes to scipy."""
+    if x.size == 0 or not np.isfinite(x).all():
+        return rankdata(x)
+    order = np.argsort(x)
+    xs = x[order]
+    new = np.empty(xs.size, dtype=bool)
+    new[0] = True
+    np.not_equal(xs[1:], xs[:-1], out=new[1:])
+    group = np.cumsum(new) - 1  # tie group of each sorted entry
+    bounds = np.flatnonzero(np.r_[new, True])  # first sorted position of each group, then the end
+    out = np.empty(x.size, dtype=np.float64)
+    out[order] = (0.5 * (bounds[:-1] + bounds[1:] + 1))[group]  # mean of the 1-based positions of the group
+    return out
+
+
 def _ranks(a: np.ndarray, off: np.ndarray) -> np.ndarray:
     """Normalised ranks in ``(0, 1]`` of the off-diagonal entries (ties share their mean rank); 0 on the diagonal."""
     out = np.zeros(a.shape, dtype=np.float64)
-    out[off] = rankdata(a[off]) / max(int(off.sum()), 1)
+    out[off] = _average_ranks(a[off]) / max(int(off.sum()), 1)
     return out
 
 
@@ -117,6 +134,49 @@ def _rank_with_correlation(flux: np.ndarray, corr_rank: np.ndarray, flux_weight:
     for m in range(flux.shape[0]):  # members are few; ranks are per member
         out[m] = (flux_weight * _ranks(flux[m], off) + corr_rank) / (flux_weight + 1.0)
     return out
+
+
+#: from this many genes on, the host's indirect-edge test runs a compiled scan (numba) instead of NumPy's cubic search
+SCAN_MIN_GENES = 400
+_scan_kernel = None
+
+
+def _explained_by_scan(a: np.ndarray, keep: np.float32) -> np.ndarray:
+    """``a[i, k] < keep * max_j min(a[i, j], a[j, k])`` for every pair, by a scan that stops early (numba).
+
+    For each source ``i`` the intermediates ``j`` are visited by decreasing ``a[i, j]``; the scan of a pair stops at
+    the first ``j`` that explains it, or as soon as ``keep * a[i, j]`` no longer exceeds ``a[i, k]`` (no later
+    ``j`` can). The same float32 comparisons as the cubic search, so the same answer (tests compare them); at 2,000
+    genes 0.5 s against 11 s on one CPU core. Compiled once per process on first use (a few seconds).
+    """
+    global _scan_kernel
+    if _scan_kernel is None:
+        import numba
+
+        @numba.njit(cache=True)
+        def scan(a, keep):
+            n = a.shape[0]
+            out = np.zeros((n, n), dtype=np.bool_)
+            for i in range(n):
+                row = a[i]
+                order = np.argsort(-row)
+                for k in range(n):
+                    if k == i:
+                        continue
+                    aik = row[k]
+                    for jj in range(n):
+                        j = order[jj]
+                        aij = row[j]
+                        if not aik < keep * aij:
+                            break
+                        m = aij if aij < a[j, k] else a[j, k]
+                        if aik < keep * m:
+                            out[i, k] = True
+                            break
+            return out
+
+        _scan_kernel = scan
+    return _scan_kernel(np.ascontiguousarray(a, dtype=np.float32), np.float32(keep))
 
 
 def _strongest_two_step_path(a: np.ndarray, device: torch.device | str | None) -> np.ndarray:
@@ -163,8 +223,9 @@ def damp_indirect(
     tolerance
         Relative margin by which an edge must fall below the path to count as explained.
     device
-        Compute the two-step paths with torch on this device (e.g. the fitted model's GPU) instead of NumPy on the
-        host; the result is the same. The cost grows as genes cubed.
+        Compute the two-step paths with torch on this device (e.g. the fitted model's GPU) instead of on the host;
+        the result is the same. On the host, up to ``SCAN_MIN_GENES`` genes NumPy searches every path (cost grows as
+        genes cubed), from there on a compiled scan that stops early gives the same answer (2,000 genes: 0.5 s).
 
     Returns
     -------
@@ -186,8 +247,12 @@ def damp_indirect(
         return w.copy()
     a = np.abs(w).astype(np.float32)
     np.fill_diagonal(a, 0.0)
-    path = _strongest_two_step_path(a, device)  # i -> j -> k, j != i, k (the zero diagonal takes care of that)
-    explained = a < (1.0 - float(tolerance)) * path
+    keep = np.float32(1.0 - float(tolerance))
+    if device is None and a.shape[0] >= SCAN_MIN_GENES:
+        explained = _explained_by_scan(a, keep)
+    else:
+        path = _strongest_two_step_path(a, device)  # i -> j -> k, j != i, k (the zero diagonal takes care of that)
+        explained = a < keep * path
     np.fill_diagonal(explained, False)
     return np.where(explained, w * factor, w)
 
