@@ -32,7 +32,7 @@ numpy.__version__, 'pandas', pandas.__version__, 'cuda', torch.cuda.is_available
         ;;
     tests)
         log "pytest -m gpu"
-        timeout 150 python3 -m pytest -p no:cacheprovider -m gpu -q -rA tests/test_speed.py tests/test_tl.py tests/test_accuracy.py \
+        timeout 150 python3 -m pytest -p no:cacheprovider -m gpu -q -rA tests/test_speed.py tests/test_tl.py tests/test_accuracy.py tests/test_gpu_workflow.py \
             2>&1 | tee "$OUT/pytest_gpu.txt" | tail -25 | tee -a "$OUT/summary.txt"
         ;;
     grouplasso)
