@@ -94,6 +94,13 @@ def main(argv=None) -> dict:
         help="after the multiple-shooting fit, this many single-shooting steps (whole trajectories from bin 0)",
     )
     p.add_argument("--refine-lr", type=float, default=3e-3)
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="bins held out for model selection (0: train on every bin and keep the weights with the best training "
+        "loss, as the paper's code does; also skips the validation solve of every step)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graph capture")
     p.add_argument("--profile", type=int, default=0, help="also profile this many epochs (eager) and list top ops")
@@ -120,6 +127,7 @@ def main(argv=None) -> dict:
         lr=args.lr,
         patience=None,
         cuda_graphs=not args.no_graphs,
+        val_fraction=args.val_fraction,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -141,6 +149,7 @@ def main(argv=None) -> dict:
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "solver": args.solver,
+        "val_fraction": args.val_fraction,
         "cuda_graph": bool(h.get("cuda_graph", 0)),
         "steps": steps,
         "fit_seconds": round(fit_s, 2),
