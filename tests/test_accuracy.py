@@ -392,3 +392,20 @@ def test_default_ensemble_size_depends_on_objective_and_size(toy):
     assert int(toy.uns["pathreg"]["params"]["n_members"]) == 1
     _fit(toy, n_members=3)  # an explicit size wins
     assert int(toy.uns["pathreg"]["params"]["n_members"]) == 3
+
+
+def test_flux_lagens_structure_is_the_geometric_mean_of_flux_lagens_and_the_relative_adjacency(toy):
+    sn.tl.fit_node(toy, method="grouplasso", time_key="time", lineage_key="lineage", n_members=1, **FAST)
+    sn.tl.infer_grn(toy, key="grouplasso", mode="flux_lagens_structure")
+    info = toy.uns["grouplasso"]["grn"]
+    assert info["mode"] == "flux_lagens_structure" and info["lag"] == 2 and info["indirect"] == 0.5
+    both_default = toy.varp["grouplasso_grn"].copy()
+    sn.tl.infer_grn(toy, key="grouplasso", mode="flux_lagens")
+    assert not np.allclose(toy.varp["grouplasso_grn"], both_default)
+    # without the indirect step: |weight| = sqrt(flux_lagens score x group norm / largest group norm), same sign
+    model = SparseNODE.from_adata(toy, key="grouplasso", device="cpu")
+    lagens = signed_network(model, mode="flux_lagens", indirect=1.0)["weight"]
+    both = signed_network(model, mode="flux_lagens_structure", indirect=1.0)["weight"]
+    adj = np.abs(model.adjacency())
+    np.testing.assert_allclose(np.abs(both) ** 2, np.abs(lagens) * adj / adj.max(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(np.sign(both), np.sign(lagens))

@@ -15,14 +15,23 @@ from ..train import smooth_trajectories
 
 logger = logging.getLogger(__name__)
 
-MODES = ("flux_lagens", "flux_lagcorr", "flux_corr", "flux", "combined", "jacobian", "structure")
+MODES = (
+    "flux_lagens",
+    "flux_lagens_structure",
+    "flux_lagcorr",
+    "flux_corr",
+    "flux",
+    "combined",
+    "jacobian",
+    "structure",
+)
 LAG = 1  # default lag in bins of mode="flux_lagcorr"
 ENSEMBLE_LAG = 2  # default largest lag in bins of mode="flux_lagens" (it uses lags 1..ENSEMBLE_LAG)
 FLUX_WEIGHT = 2.0  # weight of the flux rank in mode="flux_lagens"; each lagged-correlation rank and the lead weigh 1
 #: an edge is explained by a two-step path when below (1 - INDIRECT_TOLERANCE) x the weaker edge of the path
 INDIRECT_TOLERANCE = 0.1
 #: ``infer_grn``'s default ``indirect`` factor per mode (1: no damping)
-DEFAULT_INDIRECT = {"flux_lagens": 0.5}
+DEFAULT_INDIRECT = {"flux_lagens": 0.5, "flux_lagens_structure": 0.5}
 MIN_PAIRS = 4  # a lineage enters the per-lineage lagged correlation with at least this many pairs of bins
 
 
@@ -92,7 +101,8 @@ def _bin_correlation(model: SparseNODE, lag: int = 0, per_lineage: bool = False)
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
     """1-based ranks of ``x`` with ties sharing their mean rank (``scipy.stats.rankdata``'s default), about twice as
-    fast on millions of entries: average ranks do not need a stable sort. Non-finite input goes to scipy."""
+    fast on millions of entries: average ranks do not need a stable sort. Non-finite input goes to scipy.
+    """
     if x.size == 0 or not np.isfinite(x).all():
         return rankdata(x)
     order = np.argsort(x)
@@ -301,7 +311,7 @@ def edge_confidence(weights: np.ndarray, mean_jacobian: np.ndarray, top_k: int |
 
 def _resolve_lag(mode: str, lag) -> int:
     if lag is None:
-        return ENSEMBLE_LAG if mode == "flux_lagens" else LAG
+        return ENSEMBLE_LAG if mode in ("flux_lagens", "flux_lagens_structure") else LAG
     if isinstance(lag, bool) or int(lag) != lag or lag < 1:
         raise ValueError(f"lag must be a whole number of bins >= 1, got {lag!r}")
     return int(lag)
@@ -348,6 +358,8 @@ def signed_network(
     (weight ``FLUX_WEIGHT`` = 2) and, weight 1 each, the lagged absolute correlations of the source ``l`` bins before
     the target for ``l = 1..lag`` (default 2), each pooled over lineages and within lineages, and the lead (lag-1
     correlation of source before target minus that of target before source); masked and signed like the flux.
+    ``"flux_lagens_structure"``: the geometric mean of that score and the structural adjacency divided by its largest
+    entry, per member.
     ``"flux_lagcorr"``: the mean of the normalised ranks of the flux and of the pooled lagged correlation at one lag
     (default 1). ``"flux_corr"``: the same with the absolute Pearson correlation in the same bins. ``"flux"``:
     the mean over the trajectory of ``|J[target, source] * dx_source/dt|`` (how much of the target's rate of change
@@ -376,7 +388,7 @@ def signed_network(
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     lag = _resolve_lag(mode, lag)
     factor = _resolve_indirect(mode, indirect)
-    if mode in ("flux_lagens", "flux_lagcorr"):
+    if mode in ("flux_lagens", "flux_lagens_structure", "flux_lagcorr"):
         _check_lag(model, lag)
     stats = _jacobian_and_flux(model, states, flux=mode.startswith("flux"))
     mean_jm, abs_jm, flux_m = stats["mean"], stats["mean_abs"], stats.get("flux")
@@ -387,15 +399,19 @@ def signed_network(
         weight_m = sign_m * adj_m
     elif mode == "flux":
         weight_m = sign_m * flux_m
-    elif mode == "flux_lagens":
+    elif mode in ("flux_lagens", "flux_lagens_structure"):
         total, n_parts = _lagged_ensemble(model, lag)  # flux weight 2 against n_parts parts of weight 1 each
-        weight_m = sign_m * _rank_with_correlation(flux_m, total / n_parts, FLUX_WEIGHT / n_parts)
+        score = _rank_with_correlation(flux_m, total / n_parts, FLUX_WEIGHT / n_parts)
+        if mode == "flux_lagens_structure":  # geometric mean with each member's adjacency relative to its largest
+            rel = np.abs(adj_m) / np.abs(adj_m).max(axis=(1, 2), keepdims=True).clip(min=1e-12)
+            score = np.sqrt(score * rel)
+        weight_m = sign_m * score
     elif mode in ("flux_corr", "flux_lagcorr"):
         corr = _bin_correlation(model, lag if mode == "flux_lagcorr" else 0)
         weight_m = sign_m * _rank_with_correlation(flux_m, _ranks(corr, off))
     else:
         weight_m = sign_m * abs_jm
-    if mode in ("combined", "flux", "flux_corr", "flux_lagcorr", "flux_lagens"):
+    if mode in ("combined", "flux", "flux_corr", "flux_lagcorr", "flux_lagens", "flux_lagens_structure"):
         scale = np.abs(adj_m).max(axis=(1, 2), keepdims=True).clip(min=1e-12)
         weight_m = np.where(np.abs(adj_m) / scale > threshold, weight_m, 0.0)
     # the cubic two-step path search runs on the model's GPU when it has one (NumPy is faster than torch on a CPU)
@@ -472,6 +488,14 @@ def infer_grn(
       ``|corr(source(b), target(b + 1))| - |corr(target(b), source(b + 1))|`` (pooled); zero where the method pruned
       the edge. The flux says how much the source drives the target in the fitted dynamics, the lagged correlations
       that the data's source leads its target; together they rank edges more robustly than either alone;
+    - ``"flux_lagens_structure"``: the geometric mean of the ``"flux_lagens"`` score and the structural adjacency
+      (below) divided by its largest entry, per member: edges need both the fitted dynamics and the data's lags
+      (``"flux_lagens"``) and the method's own selection (the adjacency). Made for group lasso, whose group norms
+      rank edges on their own (benchmarks/README.md, grouplasso readout; default 16-member fits, seeds 0-4, mean
+      AUPRC ratio with ``"flux_lagens"`` / ``"structure"`` / this mode: toy_grn (10 genes) 2.28 / 2.47 / 2.68,
+      krumsiek11 2.32 / 2.35 / 2.58, against node's 2.37 / 2.43 with ``"flux_lagens"``). It ranks worse than
+      ``"flux_lagens"`` on the 10 BEELINE data sets (grouplasso, replicates 0-4: median ratio lower on all 10, 0.75x
+      on average) and on node fits (toy_grn 2.18, krumsiek11 1.89);
     - ``"flux_lagcorr"``: the mean of the ranks of the flux and of the pooled lagged correlation at one lag
       (default ``lag=1``), the previous default;
     - ``"flux_corr"``: as ``"flux_lagcorr"`` with the absolute Pearson correlation over the same bins (undirected);
@@ -503,21 +527,23 @@ def infer_grn(
     key
         Key of the fit.
     mode
-        ``"flux_lagens"``, ``"flux_lagcorr"``, ``"flux_corr"``, ``"flux"``, ``"combined"``, ``"jacobian"`` or
-        ``"structure"``.
+        ``"flux_lagens"``, ``"flux_lagens_structure"``, ``"flux_lagcorr"``, ``"flux_corr"``, ``"flux"``,
+        ``"combined"``, ``"jacobian"`` or ``"structure"``.
     states
         Average the Jacobian over the observed bins (``"data"``) or over the model's own trajectories (``"fitted"``).
     threshold
         Relative threshold under which a structural adjacency entry counts as zero.
     lag
-        Bins between the source and the target in the lagged correlation: the largest lag of ``"flux_lagens"``
-        (default 2), the one lag of ``"flux_lagcorr"`` (default 1); ignored by the other modes.
+        Bins between the source and the target in the lagged correlation: the largest lag of ``"flux_lagens"`` and
+        ``"flux_lagens_structure"`` (default 2), the one lag of ``"flux_lagcorr"`` (default 1); ignored by the other
+        modes.
     indirect
         Factor in ``[0, 1]`` for edges that a stronger two-step path ``source -> j -> target`` explains (weaker than
         0.9 times the path's weaker edge; :func:`damp_indirect`, the data-processing inequality of ARACNE): ``1``
-        keeps them, ``0`` removes them. Default: 0.5 with ``mode="flux_lagens"``, 1 with the other modes. Measured
-        with the default 16-member fits (docs/accuracy.md): BEELINE best peer beaten on 8 of 10 data sets instead of
-        6, krumsiek11 2.38 -> 2.39, toy_grn 10 genes 2.74 -> 2.72, 50 genes 5.37 -> 5.40 (mean AUPRC ratio).
+        keeps them, ``0`` removes them. Default: 0.5 with ``"flux_lagens"`` and ``"flux_lagens_structure"``, 1 with
+        the other modes. Measured with the default 16-member fits (docs/accuracy.md): BEELINE best peer beaten on 8 of
+        10 data sets instead of 6, krumsiek11 2.38 -> 2.39, toy_grn 10 genes 2.74 -> 2.72, 50 genes 5.37 -> 5.40 (mean
+        AUPRC ratio).
     key_added
         ``adata.varp`` key (default ``f"{key}_grn"``).
     copy
