@@ -420,9 +420,21 @@ def jacobian_summary(
     >>> bool(torch.allclose(s["mean"], jacobian(field, x).mean(dim=1)))
     True
     """
-    x = states.detach().clone().requires_grad_(True)
     keys = ("mean", "mean_abs") if rates is None else ("mean", "mean_abs", "flux")
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+    for g in _jacobian_blocks(field, states, chunk):  # (chunk outputs, members, batch, inputs)
+        parts["mean"].append(g.mean(dim=2))
+        parts["mean_abs"].append(g.abs().mean(dim=2))
+        if rates is not None:
+            parts["flux"].append((g * rates.detach().unsqueeze(0)).abs_().mean(dim=2))
+    return {k: torch.cat(v, dim=0).transpose(0, 1) for k, v in parts.items()}
+
+
+def _jacobian_blocks(field: VectorField, states: torch.Tensor, chunk: int):
+    """Yield the Jacobian at ``states`` in blocks of ``chunk`` outputs, each ``(chunk, members, batch, inputs)``,
+    from batched vector-Jacobian products (no Python loop over single genes).
+    """
+    x = states.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = field(torch.zeros((), device=x.device), x)
         d = out.shape[-1]
@@ -430,12 +442,7 @@ def jacobian_summary(
         for start in range(0, d, chunk):
             v = eye[start : min(start + chunk, d)].reshape(-1, 1, 1, d).expand(-1, *out.shape)
             (g,) = torch.autograd.grad(out, x, grad_outputs=v, retain_graph=True, is_grads_batched=True)
-            g = g.detach()  # (chunk outputs, members, batch, inputs)
-            parts["mean"].append(g.mean(dim=2))
-            parts["mean_abs"].append(g.abs().mean(dim=2))
-            if rates is not None:
-                parts["flux"].append((g * rates.detach().unsqueeze(0)).abs_().mean(dim=2))
-    return {k: torch.cat(v, dim=0).transpose(0, 1) for k, v in parts.items()}
+            yield g.detach()
 
 
 def jacobian(field: VectorField, states: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -451,16 +458,4 @@ def jacobian(field: VectorField, states: torch.Tensor, chunk: int = 256) -> torc
     >>> jacobian(field, torch.ones(1, 5, 3)).shape  # (members, batch, outputs, inputs)
     torch.Size([1, 5, 3, 3])
     """
-    x = states.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        out = field(torch.zeros((), device=x.device), x)
-        d = out.shape[-1]
-        rows = []
-        eye = torch.eye(d, device=x.device, dtype=x.dtype)
-        for start in range(0, d, chunk):
-            idx = slice(start, min(start + chunk, d))
-            v = eye[idx].reshape(-1, 1, 1, d).expand(-1, *out.shape)
-            (g,) = torch.autograd.grad(out, x, grad_outputs=v, retain_graph=True, is_grads_batched=True)
-            rows.append(g)  # (chunk outputs, members, batch, inputs)
-        jac = torch.cat(rows, dim=0).permute(1, 2, 0, 3)
-    return jac.detach()
+    return torch.cat(list(_jacobian_blocks(field, states, chunk)), dim=0).permute(1, 2, 0, 3)
