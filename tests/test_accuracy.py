@@ -5,13 +5,14 @@ import pandas as pd
 import pytest
 import torch
 from anndata import read_h5ad
+from scipy.stats import rankdata
 
 import sparsenode as sn
 from sparsenode import _keys as K
 from sparsenode.model import SparseNODE
 from sparsenode.module import jacobian
 from sparsenode.tl._fit import bootstrap_weights
-from sparsenode.tl._grn import consensus, damp_indirect, edge_confidence, signed_network
+from sparsenode.tl._grn import consensus, damp_indirect, edge_confidence, normalize_per_target, signed_network
 from sparsenode.train import DerivativeTargets, TrainConfig, make_derivative_targets, objective, smooth_trajectories
 
 FAST = dict(max_epochs=6, hidden=(8, 8), n_bins=12, progress_bar=False, device="cpu")
@@ -323,6 +324,55 @@ def test_edges_removed_as_indirect_are_not_reported_as_selected(toy):
     sn.tl.infer_grn(toy, indirect=0.0)
     removed = (toy.varp["pathreg_grn"] == 0) & ~np.eye(toy.n_vars, dtype=bool)
     assert (toy.uns["pathreg"]["grn"][K.FREQUENCY][removed] == 0).all()
+
+
+def test_per_target_ranking_lifts_a_regulator_that_stands_out_among_its_target_s_candidates():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 6))
+    w[:, 3] *= 0.05  # target 3: every candidate scores low ...
+    w[1, 3] = 0.3  # ... but source 1 stands out among them
+    w[2, 4] = 0.0  # a pruned edge
+    np.fill_diagonal(w, 7.0)  # self-loops neither count nor change
+    out = normalize_per_target(w)
+    off = ~np.eye(6, dtype=bool)
+    assert out[2, 4] == 0.0 and (np.diag(out) == 7.0).all()
+    assert (np.sign(out) == np.sign(w)).all() and np.abs(out[off]).max() <= 1.0
+    # within each target the order is kept; across targets the standout regulator of the weak target climbs
+    for k in range(6):
+        rows = off[:, k] & (w[:, k] != 0)
+        assert (np.argsort(np.abs(w[rows, k]), kind="stable") == np.argsort(np.abs(out[rows, k]), kind="stable")).all()
+    below = (np.abs(w[off]) > abs(w[1, 3])).sum()
+    assert (np.abs(out[off]) > abs(out[1, 3])).sum() < below
+    # target_weight 0 is the plain global rank
+    a = np.abs(w[off & (w != 0)])
+    np.testing.assert_allclose(np.abs(normalize_per_target(w, 0.0)[off & (w != 0)]), rankdata(a) / a.size)
+    for bad in (-1.0, np.nan):
+        with pytest.raises(ValueError, match="target_weight"):
+            normalize_per_target(w, bad)
+
+
+def test_infer_grn_ranks_per_target_by_default_with_flux_lagens_only(toy, tmp_path):
+    _fit(toy, n_members=2)
+    sn.tl.infer_grn(toy, per_target=False)
+    plain = toy.varp["pathreg_grn"].copy()
+    sn.tl.infer_grn(toy)
+    info = toy.uns["pathreg"]["grn"]
+    assert info["per_target"] is True
+    np.testing.assert_allclose(toy.varp["pathreg_grn"], normalize_per_target(plain), atol=1e-6)
+    confidence = info[K.FREQUENCY].copy()
+    sn.tl.infer_grn(toy, per_target=False)  # the edge confidence comes from the members, not from this step
+    np.testing.assert_array_equal(toy.uns["pathreg"]["grn"][K.FREQUENCY], confidence)
+    sn.tl.infer_grn(toy, mode="flux")
+    assert toy.uns["pathreg"]["grn"]["per_target"] is False
+    sn.tl.infer_grn(toy, mode="flux", per_target=True)
+    before = toy.varp["pathreg_grn"].copy()
+    with pytest.raises(ValueError, match="per_target"):
+        sn.tl.infer_grn(toy, per_target="yes")
+    np.testing.assert_array_equal(toy.varp["pathreg_grn"], before)  # nothing written by a refused call
+    toy.write_h5ad(tmp_path / "grn.h5ad")
+    back = read_h5ad(tmp_path / "grn.h5ad")
+    assert bool(back.uns["pathreg"]["grn"]["per_target"]) is True
+    np.testing.assert_array_equal(back.varp["pathreg_grn"], before)
 
 
 def test_edge_confidence_counts_members_and_signs():

@@ -33,6 +33,15 @@ def parse_kwargs(text: str) -> dict:
     return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
 
 
+def readout(spec: str) -> tuple[str, dict]:
+    """``"flux_lagens"`` -> ``("flux_lagens", {})``; a ``":global"`` suffix turns ``per_target`` off (the ranking of
+    ``infer_grn`` before its per-target step), e.g. ``"flux_lagens:global"``."""
+    mode, _, flag = spec.partition(":")
+    if flag not in ("", "global"):
+        raise ValueError(f"unknown readout suffix {flag!r} in {spec!r} (only ':global')")
+    return mode, ({"per_target": False} if flag == "global" else {})
+
+
 def one_thread() -> None:
     """Keep torch on one CPU thread (the dev machine is shared)."""
     import torch
