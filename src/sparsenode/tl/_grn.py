@@ -565,7 +565,8 @@ def infer_grn(
       within each lineage (averaged over lineages), plus the rank of the *lead*
       ``|corr(source(b), target(b + 1))| - |corr(target(b), source(b + 1))|`` (pooled); zero where the method pruned
       the edge. The flux says how much the source drives the target in the fitted dynamics, the lagged correlations
-      that the data's source leads its target; together they rank edges more robustly than either alone;
+      that the data's source leads its target; together they rank edges more robustly than either alone. The
+      ensemble's network is then ranked per target as well (``per_target``, below);
     - ``"flux_lagens_structure"``: the geometric mean of the ``"flux_lagens"`` score and the structural adjacency
       (below) divided by its largest entry, per member: edges need both the fitted dynamics and the data's lags
       (``"flux_lagens"``) and the method's own selection (the adjacency). Made for group lasso, whose group norms
@@ -590,8 +591,8 @@ def infer_grn(
     single softplus fits on the 10 BEELINE data sets (replicates 0-4) its median AUPRC ratio beat the absolute Pearson
     correlation / the lagged correlation / ridge regression of derivatives / the best of 12 published peers on 9 / 8
     / 10 / 4 data sets (``"flux_lagcorr"``: 8 / 6 / 10 / 3, ``"flux"``: 5 / 4 / 8 / 1). With today's default fit (a
-    16-member ensemble) and the indirect-edge step below: 9 / 8 / 10 / 8, and a mean ratio over 5 seeds of 2.38 /
-    2.72 / 5.42 on krumsiek11 / toy_grn (10 genes) / toy_grn (50 genes).
+    16-member ensemble), the indirect-edge step and the per-target step below: 9 / 8 / 10 / 8, and a mean ratio over
+    5 seeds of 2.40 / 3.11 / 6.22 on krumsiek11 / toy_grn (10 genes) / toy_grn (50 genes).
 
     With an ensemble (a default fit on up to 100 genes, or ``n_members > 1``), the network is the members' mean
     and each edge also gets a stability-selection ``frequency`` (fraction of members that rank it among their
@@ -627,8 +628,9 @@ def infer_grn(
         the strongest regulator of each target gets weight 1, ties between targets broken by the global score), so
         that edges are ranked against the other candidate regulators of the same target. Default (``None``): on
         with ``"flux_lagens"``, off with the other modes. Measured with the default 16-member fits
-        (docs/accuracy.md, "Ranking edges per target"): mean AUPRC ratio krumsiek11 2.38 -> 2.47, toy_grn 10 genes
-        2.72 -> 3.18, BEELINE geometric mean of the ratio to the best published peer 1.010 -> 1.069.
+        (docs/accuracy.md, "Ranking edges per target"): mean AUPRC ratio over seeds 0-4 krumsiek11 2.38 -> 2.40,
+        toy_grn 10 genes 2.72 -> 3.11, 50 genes 5.42 -> 6.22; BEELINE (10 data sets, replicates 0-4) higher on 7 of
+        10, geometric mean of the ratio to the best published peer 1.010 -> 1.053.
     key_added
         ``adata.varp`` key (default ``f"{key}_grn"``).
     copy
