@@ -170,17 +170,21 @@ def test_flux_lagens_weighs_flux_ranks_against_pooled_within_lineage_and_lead_ra
     lag1 = _abs_lagged_corr(v[:, :-1][both], v[:, 1:][both])
     parts.append(rank(lag1 - lag1.T))  # the lead: the source predicts the target better than the reverse
     expected = (2.0 * rank(flux) + np.sum(parts, axis=0)) / 7.0
-    raw = signed_network(model, threshold=0.0, indirect=1.0)  # the default mode without the indirect-edge step
+    # the default mode without the indirect-edge and per-target steps
+    raw = signed_network(model, threshold=0.0, indirect=1.0, per_target=False)
     np.testing.assert_allclose(np.abs(raw["weight"][off]), expected, rtol=1e-5)
     np.testing.assert_array_equal(np.sign(raw["weight"][off]), np.sign(raw["mean_jacobian"][off]))
     assert not np.diag(raw["weight"]).any()
     full = np.zeros((6, 6))
     full[off] = expected
-    net = signed_network(model, threshold=0.0)  # the default: edges a stronger two-step path explains are halved
+    # edges a stronger two-step path explains are halved (the default), then every edge is ranked per target too
+    net = signed_network(model, threshold=0.0, per_target=False)
     np.testing.assert_allclose(np.abs(net["weight"]), damp_indirect(full, 0.5), rtol=1e-5, atol=1e-7)
     assert (np.abs(net["weight"][off]) < expected - 1e-6).any()
+    default = signed_network(model, threshold=0.0)
+    np.testing.assert_allclose(default["weight"], normalize_per_target(net["weight"]), rtol=1e-5, atol=1e-7)
     # lag=1: one lag, pooled and within lineages, plus the lead
-    net1 = signed_network(model, threshold=0.0, lag=1, indirect=1.0)
+    net1 = signed_network(model, threshold=0.0, lag=1, indirect=1.0, per_target=False)
     expected1 = (2.0 * rank(flux) + parts[0] + parts[1] + parts[4]) / 5.0
     np.testing.assert_allclose(np.abs(net1["weight"][off]), expected1, rtol=1e-5)
     with pytest.raises(ValueError, match="pair"):
@@ -454,7 +458,7 @@ def test_flux_lagens_structure_is_the_geometric_mean_of_flux_lagens_and_the_rela
     assert not np.allclose(toy.varp["grouplasso_grn"], both_default)
     # without the indirect step: |weight| = sqrt(flux_lagens score x group norm / largest group norm), same sign
     model = SparseNODE.from_adata(toy, key="grouplasso", device="cpu")
-    lagens = signed_network(model, mode="flux_lagens", indirect=1.0)["weight"]
+    lagens = signed_network(model, mode="flux_lagens", indirect=1.0, per_target=False)["weight"]
     both = signed_network(model, mode="flux_lagens_structure", indirect=1.0)["weight"]
     adj = np.abs(model.adjacency())
     np.testing.assert_allclose(np.abs(both) ** 2, np.abs(lagens) * adj / adj.max(), rtol=1e-5, atol=1e-7)
