@@ -8,11 +8,11 @@ Usage (repository root, 2-core CPU dev machine)::
 
 For every seed, toy_grn (10 genes) is simulated once and fitted twice with the same arguments, once with
 ``gates="weight"`` (PathReg's default) and once with ``gates="unit"`` (the paper's public code); each fit is read
-out with every mode of ``--modes`` and scored by BEELINE's AUPRC ratio and by the average-precision ratio (which
-does not reward tied scores: the per-unit structural adjacency is constant along each source's row). ``--prune``
-also scores each fit after ``sn.tl.prune(threshold="auto")``, the two-stage fit. The summary prints the mean per
-gate type and the number of seeds on which per-weight gates are ahead, plus a two-sided sign-flip permutation test
-of the paired mean difference.
+out with every mode of ``--modes`` (suffix ``:global``: ``per_target=False``) and scored by BEELINE's AUPRC ratio
+and by the average-precision ratio (which does not reward tied scores: the per-unit structural adjacency is
+constant along each source's row). ``--prune`` also scores each fit after ``sn.tl.prune(threshold="auto")``, the
+two-stage fit. The summary prints the mean per gate type and the number of seeds on which per-weight gates are
+ahead, plus a two-sided sign-flip permutation test of the paired mean difference.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def seeds_arg(text: str) -> list[int]:
 def score_modes(adata, modes, truth, genes) -> list[dict]:
     out = []
     for mode in modes:
-        sn.tl.infer_grn(adata, mode=mode)
+        name, kwargs = c.readout(mode)  # "flux_lagens:global": per_target=False
+        sn.tl.infer_grn(adata, mode=name, **kwargs)
         s = sn.bm.score(sn.get.grn(adata), truth, genes=genes)
         out.append({"mode": mode, "auprc_ratio": s["auprc_ratio"], "ap_ratio": s["ap_ratio"]})
     return out
