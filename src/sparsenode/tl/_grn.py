@@ -444,9 +444,9 @@ def signed_network(
     path are multiplied by ``indirect`` (:func:`damp_indirect`; default 0.5 for ``"flux_lagens"``, 1 = unchanged for
     the other modes). With an ensemble the weight is the members' mean and the result also holds ``frequency`` and
     ``sign_agreement`` (see :func:`edge_confidence`, from the damped member networks, so that an edge damped as
-    indirect also loses selection frequency). Last, with ``per_target`` (default: for ``"flux_lagens"``), each
-    target's edges are divided by its strongest regulator's (:func:`normalize_per_target`); the edge confidence
-    is not changed by it.
+    indirect also loses selection frequency). Last, with ``per_target`` (default: for ``"flux_lagens"``), every
+    edge is ranked among its target's candidate regulators as well as globally (:func:`normalize_per_target`), in
+    the network and in each member's selection for the edge confidence.
 
     Examples
     --------
@@ -490,16 +490,19 @@ def signed_network(
         scale = np.abs(adj_m).max(axis=(1, 2), keepdims=True).clip(min=1e-12)
         weight_m = np.where(np.abs(adj_m) / scale > threshold, weight_m, 0.0)
     # the cubic two-step path search runs on the model's GPU when it has one (NumPy is faster than torch on a CPU)
-    out = consensus(weight_m, mean_jm, factor, device=model.device if model.device.type == "cuda" else None)
-    if per_target:
-        out["weight"] = normalize_per_target(out["weight"]).astype(np.float32)
+    device = model.device if model.device.type == "cuda" else None
+    out = consensus(weight_m, mean_jm, factor, device=device, per_target=per_target)
     out["mean_jacobian"] = mean_jm.mean(axis=0).astype(np.float32)
     out["abs_jacobian"] = abs_jm.mean(axis=0).astype(np.float32)
     return out
 
 
 def consensus(
-    weight_m: np.ndarray, mean_jacobian: np.ndarray, indirect: float, device: torch.device | str | None = None
+    weight_m: np.ndarray,
+    mean_jacobian: np.ndarray,
+    indirect: float,
+    device: torch.device | str | None = None,
+    per_target: bool = False,
 ) -> dict:
     """The ensemble's network from its members': damp explained edges in each member, then average.
 
@@ -513,12 +516,17 @@ def consensus(
         Factor of :func:`damp_indirect` (``1``: no damping).
     device
         Device of :func:`damp_indirect`'s path computation (``None``: NumPy on the host).
+    per_target
+        Rank the mean network per target as well (:func:`normalize_per_target`), and let every member select its
+        edges by the same rule (the members' damped networks, each ranked per target), so that an edge the
+        ensemble ranks high is also one its members select.
 
     Returns
     -------
-    ``weight`` (float32 ``(genes, genes)``: the members' mean absolute damped strength, signed); with more than one
-    member also ``frequency`` and ``sign_agreement`` of :func:`edge_confidence`, computed on the damped members, so
-    that an edge removed as indirect is not reported as selected.
+    ``weight`` (float32 ``(genes, genes)``: the members' mean absolute damped strength, signed, then with
+    ``per_target`` ranked per target); with more than one member also ``frequency`` and ``sign_agreement`` of
+    :func:`edge_confidence`, computed on the damped members (ranked per target with ``per_target``), so that an edge
+    removed as indirect is not reported as selected.
 
     Examples
     --------
@@ -535,9 +543,13 @@ def consensus(
     """
     damped = np.stack([damp_indirect(w, indirect, device=device) for w in weight_m])
     mean_j = mean_jacobian.mean(axis=0)
-    out = {"weight": (np.sign(mean_j) * np.abs(damped).mean(axis=0)).astype(np.float32)}
+    weight = (np.sign(mean_j) * np.abs(damped).mean(axis=0)).astype(np.float32)
+    if per_target:  # ranks of the float32 network: the same as normalize_per_target of per_target=False's result
+        weight = normalize_per_target(weight).astype(np.float32)
+    out = {"weight": weight}
     if damped.shape[0] > 1:
-        out.update(edge_confidence(damped, mean_jacobian))
+        selected_by = np.stack([normalize_per_target(w) for w in damped]) if per_target else damped
+        out.update(edge_confidence(selected_by, mean_jacobian))
     return out
 
 
@@ -626,8 +638,9 @@ def infer_grn(
     per_target
         Divide every target's incoming edges by those of its strongest regulator (:func:`normalize_per_target`;
         the strongest regulator of each target gets weight 1, ties between targets broken by the global score), so
-        that edges are ranked against the other candidate regulators of the same target. Default (``None``): on
-        with ``"flux_lagens"``, off with the other modes. Measured with the default 16-member fits
+        that edges are ranked against the other candidate regulators of the same target; with an ensemble every
+        member also selects its edges for the ``frequency`` by this ranking. Default (``None``): on with
+        ``"flux_lagens"``, off with the other modes. Measured with the default 16-member fits
         (docs/accuracy.md, "Ranking edges per target"): mean AUPRC ratio over seeds 0-4 krumsiek11 2.38 -> 2.40,
         toy_grn 10 genes 2.72 -> 3.11, 50 genes 5.42 -> 6.22; BEELINE (10 data sets, replicates 0-4) higher on 7 of
         10, geometric mean of the ratio to the best published peer 1.010 -> 1.053.
