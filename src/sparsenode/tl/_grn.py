@@ -609,7 +609,8 @@ def infer_grn(
     With an ensemble (a default fit on up to 100 genes, or ``n_members > 1``), the network is the members' mean
     and each edge also gets a stability-selection ``frequency`` (fraction of members that rank it among their
     ``n_genes`` strongest edges) and a ``sign_agreement`` (fraction of members that agree with the ensemble's
-    sign). Both are taken after the indirect-edge step, which runs in each member's network.
+    sign). Both are taken after the indirect-edge step, which runs in each member's network, and with
+    ``per_target`` each member ranks its edges per target too, as the ensemble's network does.
 
     Parameters
     ----------
