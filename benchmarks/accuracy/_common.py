@@ -35,11 +35,12 @@ def parse_kwargs(text: str) -> dict:
 
 def readout(spec: str) -> tuple[str, dict]:
     """``"flux_lagens"`` -> ``("flux_lagens", {})``; a ``":global"`` suffix turns ``per_target`` off (the ranking of
-    ``infer_grn`` before its per-target step), e.g. ``"flux_lagens:global"``."""
+    ``infer_grn`` before its per-target step), e.g. ``"flux_lagens:global"``, a ``":target"`` suffix turns it on."""
     mode, _, flag = spec.partition(":")
-    if flag not in ("", "global"):
-        raise ValueError(f"unknown readout suffix {flag!r} in {spec!r} (only ':global')")
-    return mode, ({"per_target": False} if flag == "global" else {})
+    flags = {"": {}, "global": {"per_target": False}, "target": {"per_target": True}}
+    if flag not in flags:
+        raise ValueError(f"unknown readout suffix {flag!r} in {spec!r} (':global' or ':target')")
+    return mode, flags[flag]
 
 
 def one_thread() -> None:
