@@ -637,10 +637,10 @@ def infer_grn(
         10 data sets instead of 6, krumsiek11 2.38 -> 2.39, toy_grn 10 genes 2.74 -> 2.72, 50 genes 5.37 -> 5.40 (mean
         AUPRC ratio).
     per_target
-        Divide every target's incoming edges by those of its strongest regulator (:func:`normalize_per_target`;
-        the strongest regulator of each target gets weight 1, ties between targets broken by the global score), so
-        that edges are ranked against the other candidate regulators of the same target; with an ensemble every
-        member also selects its edges for the ``frequency`` by this ranking. Default (``None``): on with
+        Rank every edge both among all edges and among the candidate regulators of its target (by how far it
+        stands out from them, a clipped z-score), and average the two ranks (:func:`normalize_per_target`), so that
+        a gene's few regulators rise even when all of that gene's scores run low; with an ensemble every member also
+        selects its edges for the ``frequency`` by this ranking. Default (``None``): on with
         ``"flux_lagens"``, off with the other modes. Measured with the default 16-member fits
         (docs/accuracy.md, "Ranking edges per target"): mean AUPRC ratio over seeds 0-4 krumsiek11 2.38 -> 2.40,
         toy_grn 10 genes 2.72 -> 3.11, 50 genes 5.42 -> 6.22; BEELINE (10 data sets, replicates 0-4) higher on 7 of
