@@ -43,6 +43,12 @@ def readout(spec: str) -> tuple[str, dict]:
     return mode, flags[flag]
 
 
+def infer_grn(adata, spec: str, **kwargs) -> None:
+    """``sn.tl.infer_grn(adata, mode=..., **kwargs)`` for a readout spec such as ``"flux_lagens:global"``."""
+    mode, flags = readout(spec)
+    sn.tl.infer_grn(adata, mode=mode, **flags, **kwargs)
+
+
 def one_thread() -> None:
     """Keep torch on one CPU thread (the dev machine is shared)."""
     import torch

@@ -34,8 +34,7 @@ def run_one(inp, *, modes, objective, members, bootstrap, seed, extra=None):
     )  # fmt: skip
     out = {}
     for i, mode in enumerate(modes):  # the first mode is reported as "pathreg", the others as "pathreg_<mode>"
-        name, kwargs = c.readout(mode)  # "flux_lagens:global": per_target=False
-        sn.tl.infer_grn(adata, mode=name, **kwargs)
+        c.infer_grn(adata, mode)  # "flux_lagens:global": per_target=False
         if i == 0:
             out["seconds"] = time.perf_counter() - t0
         res = sn.bm.score(sn.get.grn(adata), adata.uns["true_network"], genes=list(map(str, adata.var_names)))

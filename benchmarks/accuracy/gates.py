@@ -37,13 +37,16 @@ def seeds_arg(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def score_modes(adata, modes, truth, genes) -> list[dict]:
+def score_modes(adata, modes, truth, genes, **fields) -> list[dict]:
+    """One row per readout of the fit in ``adata.uns["pathreg"]``: ``fields``, its sparsity and validation MSE, and
+    the AUPRC and AP ratios."""
+    metrics = adata.uns["pathreg"]["metrics"]
+    fields = {**fields, "feature_sparsity": metrics["feature_sparsity"], "val_mse": metrics["val_mse"]}
     out = []
     for mode in modes:
-        name, kwargs = c.readout(mode)  # "flux_lagens:global": per_target=False
-        sn.tl.infer_grn(adata, mode=name, **kwargs)
+        c.infer_grn(adata, mode)  # "flux_lagens:global": per_target=False
         s = sn.bm.score(sn.get.grn(adata), truth, genes=genes)
-        out.append({"mode": mode, "auprc_ratio": s["auprc_ratio"], "ap_ratio": s["ap_ratio"]})
+        out.append({**fields, "mode": mode, "auprc_ratio": s["auprc_ratio"], "ap_ratio": s["ap_ratio"]})
     return out
 
 
@@ -100,19 +103,12 @@ def main():
             adata, method="pathreg", gates=gates, lambdas={"lambda_path": lam}, hidden=hidden, seed=seed,
             time_key="time", lineage_key="lineage", progress_bar=False, device="cpu",
         )  # fmt: skip
-        stages = [("onestage", time.perf_counter() - t0)]
         base = {"seed": seed, "gates": gates, "lam": lam, "hidden": "x".join(map(str, hidden))}
-        metrics = adata.uns["pathreg"]["metrics"]
-        for r in score_modes(adata, modes, truth, genes):
-            rows.append({**base, "stage": "onestage", **r, "feature_sparsity": metrics["feature_sparsity"],
-                         "val_mse": metrics["val_mse"], "seconds": stages[0][1]})  # fmt: skip
+        rows += score_modes(adata, modes, truth, genes, **base, stage="onestage", seconds=time.perf_counter() - t0)
         if a.prune:
             t1 = time.perf_counter()
             sn.tl.prune(adata, "pathreg", threshold="auto", device="cpu", progress_bar=False, key_added="pathreg")
-            metrics = adata.uns["pathreg"]["metrics"]
-            for r in score_modes(adata, modes, truth, genes):
-                rows.append({**base, "stage": "pruned", **r, "feature_sparsity": metrics["feature_sparsity"],
-                             "val_mse": metrics["val_mse"], "seconds": time.perf_counter() - t1})  # fmt: skip
+            rows += score_modes(adata, modes, truth, genes, **base, stage="pruned", seconds=time.perf_counter() - t1)
         print(rows[-1], flush=True)
         if a.out:
             Path(a.out).parent.mkdir(parents=True, exist_ok=True)

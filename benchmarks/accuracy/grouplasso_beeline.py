@@ -31,8 +31,7 @@ def main():
         )
         row = dict(dataset=name, replicate=r, seconds=time.perf_counter() - t0)
         for spec in ["flux_lagens", "flux_lagens:global", "flux_lagens_structure", "flux_lagens_structure:target"]:
-            mode, kw = c.readout(spec)
-            sn.tl.infer_grn(a, key="grouplasso", mode=mode, **kw)
+            c.infer_grn(a, spec, key="grouplasso")
             row[spec] = sn.bm.score(
                 sn.get.grn(a, key="grouplasso"), a.uns["true_network"], genes=list(map(str, a.var_names))
             )["auprc_ratio"]

@@ -53,8 +53,7 @@ def main():
             genes = list(map(str, adata.var_names))
             row = {"dataset": name, "seed": seed}
             for i, mode in enumerate(a.mode.split(",")):  # the first is "pathreg", the others "pathreg_<mode>"
-                name, kwargs = c.readout(mode)  # "flux_lagens:global": per_target=False
-                sn.tl.infer_grn(adata, mode=name, **kwargs)
+                c.infer_grn(adata, mode)  # "flux_lagens:global": per_target=False
                 if i == 0:
                     row["seconds"] = time.perf_counter() - t0
                 ours = sn.bm.score(sn.get.grn(adata), truth, genes=genes)["auprc_ratio"]

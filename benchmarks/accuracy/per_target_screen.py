@@ -31,22 +31,10 @@ import _common as c
 import anndata as ad
 import numpy as np
 import pandas as pd
+from readout_screen import KNOWN, jobs
 
 import sparsenode as sn
 from sparsenode.tl._grn import _average_ranks
-
-KNOWN = ("krumsiek11", "toy_grn_10", "toy_grn_50")
-
-
-def jobs(which):
-    if "known" in which:
-        for s in range(5):
-            yield "krumsiek11", s, "lineage", sn.datasets.krumsiek11
-            yield "toy_grn_10", s, "lineage", lambda s=s: sn.datasets.toy_grn(n_genes=10, seed=s)
-            yield "toy_grn_50", s, "lineage", lambda s=s: sn.datasets.toy_grn(n_genes=50, seed=s)
-    if "beeline" in which:
-        for name, r, inp, _ in c.replicates(reps=range(5)):
-            yield name, r, c.LINEAGE_KEY, lambda inp=inp: sn.io.read_beeline(inp)
 
 
 def confidence(adata) -> dict:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 import sparsenode as sn
-from sparsenode.tl._grn import _bin_correlation, _flux, _ranks
+from sparsenode.tl._grn import _bin_correlation, _jacobian_and_flux, _ranks
 
 KNOWN = ("krumsiek11", "toy_grn_10", "toy_grn_50")
 
@@ -67,8 +67,8 @@ def parts(model) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
         if lag > 0:
             shared[f"pl{lag}"] = _bin_correlation(model, lag, per_lineage=True)
             shared[f"dir{lag}"] = shared[f"lc{lag}"] - shared[f"lc{lag}"].T
-    _, abs_j = model.jacobian(states="data", members=True)
-    return shared, _flux(model, "data"), abs_j, model.adjacency(members=True)
+    stats = _jacobian_and_flux(model, "data", flux=True)  # per member: mean |Jacobian| and flux in one pass
+    return shared, stats["flux"], stats["mean_abs"], model.adjacency(members=True)
 
 
 def score_spec(spec, shared, flux, abs_j, adj, off):
