@@ -101,6 +101,13 @@ def main(argv=None) -> dict:
         help="bins held out for model selection (0: train on every bin and keep the weights with the best training "
         "loss, as the paper's code does; also skips the validation solve of every step)",
     )
+    p.add_argument(
+        "--objective",
+        default="shooting",
+        choices=["shooting", "hybrid"],
+        help="hybrid: gradient matching for --warmstart-fraction of --steps, then multiple shooting",
+    )
+    p.add_argument("--warmstart-fraction", type=float, default=0.75, help="hybrid only (TrainConfig)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graph capture")
     p.add_argument("--profile", type=int, default=0, help="also profile this many epochs (eager) and list top ops")
@@ -128,6 +135,8 @@ def main(argv=None) -> dict:
         patience=None,
         cuda_graphs=not args.no_graphs,
         val_fraction=args.val_fraction,
+        objective=args.objective,
+        warmstart_fraction=args.warmstart_fraction,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -136,7 +145,9 @@ def main(argv=None) -> dict:
     model.fit(traj, config, progress_bar=False)
     h = dict(model.history)
     if args.refine_steps:
-        refine = dataclasses.replace(config, max_epochs=args.refine_steps, segment_bins=None, lr=args.refine_lr)
+        refine = dataclasses.replace(
+            config, max_epochs=args.refine_steps, segment_bins=None, lr=args.refine_lr, objective="shooting"
+        )
         model.fit(traj, refine, progress_bar=False)
         h["n_evals"] += model.history["n_evals"]
         h["loss"] = h["loss"] + model.history["loss"]
@@ -149,6 +160,9 @@ def main(argv=None) -> dict:
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "solver": args.solver,
+        "objective": args.objective,
+        "warmstart_steps": config.warmstart_epochs,
+        "refine_steps": args.refine_steps,
         "val_fraction": args.val_fraction,
         "cuda_graph": bool(h.get("cuda_graph", 0)),
         "steps": steps,

@@ -213,7 +213,7 @@ METHODS: dict[str, Method] = {
         "grouped",
         None,
         None,
-        {"lambda_group": 0.3},
+        {"lambda_group": 0.1},
         None,
         _group_prox,
         lambda f: f.group_norms(),
