@@ -14,6 +14,7 @@ Run by hand (minutes on a 2-core CPU)::
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 
@@ -59,8 +60,12 @@ def main() -> None:
     parser.add_argument("--n-genes", type=int, default=10)
     parser.add_argument("--n-cells", type=int, default=1000)
     parser.add_argument("--objective", default=None, help="fit_node objective (default: the package default)")
+    parser.add_argument("--lambdas", default=None, help="JSON strengths for fit_node, e.g. '{\"lambda_path\": 0.03}'")
+    parser.add_argument("--out", default=None, help="CSV of the per-seed rows")
     args = parser.parse_args()
     fit_kw = {} if args.objective is None else {"objective": args.objective}
+    if args.lambdas:
+        fit_kw["lambdas"] = json.loads(args.lambdas)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     rows = []
@@ -76,6 +81,8 @@ def main() -> None:
             rows.append({"method": method, "seed": seed, **score(adata, method, genes), "fit_s": round(fit_s, 1)})
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
+    if args.out:
+        df.to_csv(args.out, index=False)
     print(df.to_string(index=False))
     summary = df.groupby("method")[["sign_agreement", "spearman", "spearman_all"]].agg(["mean", "min"])
     print(summary.round(3).to_string())
