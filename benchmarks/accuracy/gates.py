@@ -4,9 +4,9 @@ Usage (repository root, 2-core CPU dev machine)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src:benchmarks/accuracy nice -n 10 python benchmarks/accuracy/gates.py \
         [--seeds 0-19] [--lambdas 0.003] [--hidden 32,32] [--prune] \
-        [--modes flux_lagens,structure] [--lineages 2] [--out results/gates_paired.csv]
+        [--modes flux_lagens,structure] [--lineages 2] [--genes 10] [--out results/gates_paired.csv]
 
-For every seed, toy_grn (10 genes) is simulated once and fitted twice with the same arguments, once with
+For every seed, toy_grn (``--genes``, default 10) is simulated once and fitted twice with the same arguments, once with
 ``gates="weight"`` (PathReg's default) and once with ``gates="unit"`` (the paper's public code); each fit is read
 out with every mode of ``--modes`` (suffix ``:global``: ``per_target=False``) and scored by BEELINE's AUPRC ratio
 and by the average-precision ratio (which does not reward tied scores: the per-unit structural adjacency is
@@ -87,6 +87,7 @@ def main():
     p.add_argument("--hidden", default="32,32", help="hidden sizes; several separated by ';'")
     p.add_argument("--modes", default="flux_lagens,structure")
     p.add_argument("--lineages", type=int, default=2, help="n_lineages of toy_grn (default 2, the data set's own)")
+    p.add_argument("--genes", type=int, default=10, help="n_genes of toy_grn (default 10)")
     p.add_argument("--prune", action="store_true", help="also score the two-stage fit (sn.tl.prune, 'auto')")
     p.add_argument("--out", default=None)
     a = p.parse_args()
@@ -96,7 +97,7 @@ def main():
     hiddens = [tuple(int(h) for h in hs.split(",")) for hs in a.hidden.split(";")]
     rows = []
     for seed, lam, hidden, gates in itertools.product(seeds_arg(a.seeds), lams, hiddens, ("weight", "unit")):
-        adata = sn.datasets.toy_grn(n_genes=10, n_lineages=a.lineages, seed=seed)
+        adata = sn.datasets.toy_grn(n_genes=a.genes, n_lineages=a.lineages, seed=seed)
         truth, genes = adata.uns["true_network"], list(map(str, adata.var_names))
         t0 = time.perf_counter()
         sn.tl.fit_node(
