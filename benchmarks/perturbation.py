@@ -60,12 +60,11 @@ def main() -> None:
     parser.add_argument("--n-genes", type=int, default=10)
     parser.add_argument("--n-cells", type=int, default=1000)
     parser.add_argument("--objective", default=None, help="fit_node objective (default: the package default)")
-    parser.add_argument("--lambdas", default=None, help="JSON strengths for fit_node, e.g. '{\"lambda_path\": 0.03}'")
+    parser.add_argument("--lambdas", default="{}", help="JSON {method: {name: value}} overriding defaults")
     parser.add_argument("--out", default=None, help="CSV of the per-seed rows")
     args = parser.parse_args()
     fit_kw = {} if args.objective is None else {"objective": args.objective}
-    if args.lambdas:
-        fit_kw["lambdas"] = json.loads(args.lambdas)
+    lambdas = json.loads(args.lambdas)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     rows = []
@@ -75,8 +74,9 @@ def main() -> None:
         for method in args.methods:
             t0 = time.perf_counter()
             sn.tl.fit_node(
-                adata, method=method, time_key="time", lineage_key="lineage", seed=seed, progress_bar=False, **fit_kw
-            )
+                adata, method=method, lambdas=lambdas.get(method), time_key="time", lineage_key="lineage", seed=seed,
+                progress_bar=False, **fit_kw,
+            )  # fmt: skip
             fit_s = time.perf_counter() - t0
             rows.append({"method": method, "seed": seed, **score(adata, method, genes), "fit_s": round(fit_s, 1)})
             print(rows[-1], flush=True)

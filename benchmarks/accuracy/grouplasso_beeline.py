@@ -32,6 +32,7 @@ def main():
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args()
     lambdas = None if args.lambda_group is None else {"lambda_group": args.lambda_group}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     c.one_thread()
     rows = []
     for name, r, inp, _ in c.replicates(reps=range(5)):
@@ -49,7 +50,6 @@ def main():
             )["auprc_ratio"]
         rows.append(row)
         print(row, flush=True)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(args.out, index=False)
     d = pd.DataFrame(rows)
     print(d.groupby("dataset", sort=False).median(numeric_only=True).round(2).to_string())
